@@ -1,0 +1,195 @@
+package targets
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/migdrp/runpod/magefiles/buildcontext"
+	"github.com/migdrp/runpod/magefiles/changes"
+	"github.com/migdrp/runpod/magefiles/engine"
+	"github.com/migdrp/runpod/magefiles/tags"
+)
+
+// commonDir holds what every image shares; a Dockerfile that copies from common/ gets it in
+// its build context.
+const commonDir = "common"
+
+// buildRequest says how build should run; the update verb fills it from its plan.
+type buildRequest struct {
+	noCache bool
+	reason  string // why the build happens, for the log line
+}
+
+// build builds the image of tag, unless it is current.
+func (s *session) build(ctx context.Context, t tags.Tag) error {
+	force, err := s.enabled("FORCE", false)
+	if err != nil {
+		return err
+	}
+	noCache, err := s.flag("NO_CACHE")
+	if err != nil {
+		return err
+	}
+	eng, err := s.engine(ctx)
+	if err != nil {
+		return err
+	}
+	req, skip, err := s.buildDecision(ctx, t, force, noCache)
+	if err != nil {
+		return err
+	}
+	if skip != "" {
+		s.log.Infof("%s is up to date (%s); FORCE=1 builds anyway", s.names(t.Name).Image, skip)
+		return nil
+	}
+	return s.buildImage(ctx, eng, t, req)
+}
+
+// buildImage sends the tag's context to the engine and builds it with the tool's labels.
+func (s *session) buildImage(ctx context.Context, eng *engine.Engine, t tags.Tag,
+	req buildRequest) error {
+	image := s.names(t.Name).Image
+
+	// What goes into the image, and the labels that remember it.
+	files, err := buildcontext.Files(t.Dir)
+	if err != nil {
+		return err
+	}
+	abs := make([]string, len(files))
+	for i, f := range files {
+		abs[i] = filepath.Join(t.Dir, filepath.FromSlash(f))
+	}
+	labels, err := changes.ImageLabels(ctx, s.root, t.Dir, abs)
+	if err != nil {
+		return err
+	}
+	for k, v := range s.ociLabels(ctx, t, labels[changes.LabelRevision]) {
+		labels[k] = v
+	}
+	overlays, err := s.overlays(ctx, eng, t)
+	if err != nil {
+		return err
+	}
+
+	// The build itself, streamed like docker build prints it.
+	args := map[string]string{}
+	if base := s.setting("BASE_IMAGE", ""); base != "" {
+		args["BASE_IMAGE"] = base
+	}
+	mode := "with cache"
+	if req.noCache {
+		mode = "no cache"
+	}
+	if req.reason != "" {
+		mode += ": " + req.reason
+	}
+	s.log.Infof("building %s from %s (%s)", image, filepath.Base(t.Dir), mode)
+	started := time.Now()
+	body, stats := buildcontext.Reader(t.Dir, overlays)
+	defer body.Close()
+	id, err := eng.Build(ctx, engine.BuildSpec{Image: image, Context: body,
+		NoCache: req.noCache, BuildArgs: args, Labels: labels, Out: s.stdout})
+	if err != nil {
+		return err
+	}
+	st := stats()
+	s.log.Infof("built %s (%s) in %s, context %d files, %s", image, shortID(id),
+		time.Since(started).Round(100*time.Millisecond), st.Files, humanBytes(st.Bytes))
+	return nil
+}
+
+// ociLabels are the standard labels of the OCI image spec.
+func (s *session) ociLabels(ctx context.Context, t tags.Tag, revision string) map[string]string {
+	version := t.Name
+	if revision != "" {
+		version += "-" + shortRev(revision)
+	}
+	return map[string]string{
+		"org.opencontainers.image.title":    tags.DirPrefix + t.Name,
+		"org.opencontainers.image.created":  time.Now().UTC().Format(time.RFC3339),
+		"org.opencontainers.image.revision": revision,
+		"org.opencontainers.image.source":   s.sourceURL(ctx),
+		"org.opencontainers.image.version":  version,
+	}
+}
+
+// sourceURL is the repository's origin remote without credentials, or the project's home.
+func (s *session) sourceURL(ctx context.Context) string {
+	out, err := exec.CommandContext(ctx, "git", "-C", s.root, "remote", "get-url", "origin").
+		Output()
+	u := strings.TrimSpace(string(out))
+	if err != nil || u == "" {
+		return "https://github.com/migdrp/runpod"
+	}
+	if i := strings.Index(u, "@"); i >= 0 && strings.Contains(u[:i], "://") {
+		u = u[:strings.Index(u, "://")+3] + u[i+1:]
+	}
+	return u
+}
+
+var copiesCommon = regexp.MustCompile(`(?i)^\s*(COPY|ADD)\b.*\scommon/`)
+
+// overlays adds the shared common/ folder to the context of a tag whose Dockerfile copies
+// from it, with the workspace sync program the images run at start.
+func (s *session) overlays(ctx context.Context, eng *engine.Engine, t tags.Tag) (
+	[]buildcontext.Overlay, error) {
+	f, err := os.Open(filepath.Join(t.Dir, "Dockerfile"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	uses := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if copiesCommon.MatchString(sc.Text()) {
+			uses = true
+			break
+		}
+	}
+	if !uses {
+		return nil, nil
+	}
+	bin, err := s.syncProgram(ctx, eng)
+	if err != nil {
+		return nil, err
+	}
+	return []buildcontext.Overlay{
+		{Source: filepath.Join(s.root, commonDir), Target: commonDir},
+		{Source: bin, Target: commonDir + "/bin/runpod-workspace"},
+	}, nil
+}
+
+func shortID(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func shortRev(rev string) string {
+	if len(rev) > 7 {
+		return rev[:7]
+	}
+	return rev
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,323 @@
+package workspace
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+	"github.com/sirupsen/logrus"
+
+	"github.com/migdrp/runpod/magefiles/engine"
+)
+
+// BinaryPackage is the command that runs the sync in a container; images ship it as
+// BinaryPath.
+const (
+	BinaryPackage = "github.com/migdrp/runpod/magefiles/cmd/runpod-workspace"
+	BinaryPath    = "/usr/local/bin/runpod-workspace"
+)
+
+// imageRepo names the tiny image that holds only the sync binary; its tag is the binary's
+// checksum, so a changed binary gets a new image and an unchanged one is reused.
+var imageRepo = "runpod-mage/workspace"
+
+// cleanupTimeout bounds the removal of the sync container once the caller's context is done.
+const cleanupTimeout = 30 * time.Second
+
+// Seed fills a new or empty volume from templateDir, manifest included. It is SyncVolume: on
+// an empty volume every template file is added.
+func Seed(ctx context.Context, eng *engine.Engine, volume, templateDir string) (Summary, error) {
+	return SyncVolume(ctx, eng, volume, templateDir)
+}
+
+// SyncVolume brings the Docker volume in step with templateDir, keeping what the user changed.
+// It runs the sync binary in a throwaway container of a tiny image, so it works for any tag
+// (no shell needed in the tag's image) and on remote engines: the template travels through the
+// archive API, never a bind mount. The volume is created if missing.
+func SyncVolume(ctx context.Context, eng *engine.Engine, volume, templateDir string) (Summary,
+	error) {
+	fail := func(err error) (Summary, error) {
+		return Summary{}, fmt.Errorf("syncing %s into volume %s: %w", templateDir, volume, err)
+	}
+	image, err := ensureImage(ctx, eng)
+	if err != nil {
+		return fail(err)
+	}
+
+	// A container that mounts the volume; it is removed whatever happens next.
+	id, err := createSyncContainer(ctx, eng, image, volume)
+	if err != nil {
+		return fail(err)
+	}
+	defer removeContainer(eng, id)
+
+	// Hand it the template, run it, read its summary.
+	if err := copyTemplate(ctx, eng, id, templateDir); err != nil {
+		return fail(err)
+	}
+	sum, err := runSync(ctx, eng, id)
+	if err != nil {
+		return fail(err)
+	}
+	logrus.Debugf("volume %s: %s", volume, sum)
+	return sum, nil
+}
+
+func createSyncContainer(ctx context.Context, eng *engine.Engine, image, volume string) (string,
+	error) {
+	res, err := eng.API.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config: &container.Config{
+			Image:  image,
+			Cmd:    []string{"sync", "--json", "/workspace_template", "/workspace"},
+			Labels: map[string]string{"runpod-mage.role": "workspace-sync", "runpod-mage.volume": volume},
+		},
+		HostConfig: &container.HostConfig{
+			NetworkMode: network.NetworkNone,
+			Mounts: []mount.Mount{{
+				Type:   mount.TypeVolume,
+				Source: volume,
+				Target: "/workspace",
+				// The image's empty /workspace must not be copied into a new volume.
+				VolumeOptions: &mount.VolumeOptions{NoCopy: true},
+			}},
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("creating sync container: %w", err)
+	}
+	return res.ID, nil
+}
+
+// removeContainer uses its own context: the caller's may be cancelled, and the container must
+// go anyway.
+func removeContainer(eng *engine.Engine, id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	_, err := eng.API.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true})
+	if err != nil && !engine.IsNotFound(err) {
+		logrus.Warnf("removing sync container %.12s: %v", id, err)
+	}
+}
+
+func copyTemplate(ctx context.Context, eng *engine.Engine, id, templateDir string) error {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writeTemplateTar(pw, templateDir)) }()
+	_, err := eng.API.CopyToContainer(ctx, id, client.CopyToContainerOptions{
+		DestinationPath: "/workspace_template",
+		Content:         pr,
+	})
+	_ = pr.CloseWithError(errors.New("copy finished"))
+	if err != nil {
+		return fmt.Errorf("copying the template into the sync container: %w", err)
+	}
+	return nil
+}
+
+// writeTemplateTar packs the template's directories and regular files (symlinks to files
+// become files), owned by root, as the sync reads them.
+func writeTemplateTar(w io.Writer, dir string) error {
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("reading template: %w", err)
+	}
+	tw := tar.NewWriter(w)
+	err := filepath.WalkDir(dir, func(src string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, src)
+		if err != nil || rel == "." {
+			return err
+		}
+		info, err := os.Stat(src)
+		if err != nil {
+			return err
+		}
+		name := filepath.ToSlash(rel)
+		switch {
+		case d.IsDir():
+			return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/",
+				Mode: 0o755, ModTime: info.ModTime()})
+		case !info.Mode().IsRegular():
+			return nil
+		}
+		f, err := os.Open(src)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name,
+			Mode: int64(info.Mode().Perm()), Size: info.Size(), ModTime: info.ModTime()}); err != nil {
+			return err
+		}
+		_, err = io.Copy(tw, f)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("packing template: %w", err)
+	}
+	return tw.Close()
+}
+
+// runSync starts the container, waits for it and decodes the JSON summary it prints last.
+func runSync(ctx context.Context, eng *engine.Engine, id string) (Summary, error) {
+	wait := eng.API.ContainerWait(ctx, id, client.ContainerWaitOptions{
+		Condition: container.WaitConditionNextExit})
+	if _, err := eng.API.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		return Summary{}, fmt.Errorf("starting sync container: %w", err)
+	}
+	var code int64
+	select {
+	case res := <-wait.Result:
+		if res.Error != nil {
+			return Summary{}, fmt.Errorf("waiting for sync container: %s", res.Error.Message)
+		}
+		code = res.StatusCode
+	case err := <-wait.Error:
+		return Summary{}, fmt.Errorf("waiting for sync container: %w", err)
+	case <-ctx.Done():
+		return Summary{}, ctx.Err()
+	}
+
+	logs, err := eng.API.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true,
+		ShowStderr: true})
+	if err != nil {
+		return Summary{}, fmt.Errorf("reading sync output: %w", err)
+	}
+	defer logs.Close()
+	var stdout, stderr bytes.Buffer
+	if _, err := stdcopy.StdCopy(&stdout, &stderr, logs); err != nil {
+		return Summary{}, fmt.Errorf("reading sync output: %w", err)
+	}
+	if code != 0 {
+		return Summary{}, fmt.Errorf("sync exited with code %d: %s", code,
+			lastLine(stderr.String()))
+	}
+	var sum Summary
+	if err := json.Unmarshal([]byte(lastLine(stdout.String())), &sum); err != nil {
+		return Summary{}, fmt.Errorf("decoding sync summary %q: %w", lastLine(stdout.String()), err)
+	}
+	return sum, nil
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	return s
+}
+
+// ensureImage returns the tiny image holding the sync binary built for the engine's
+// architecture, importing it when the engine does not have it yet.
+func ensureImage(ctx context.Context, eng *engine.Engine) (string, error) {
+	ver, err := eng.API.ServerVersion(ctx, client.ServerVersionOptions{})
+	if err != nil {
+		return "", fmt.Errorf("asking the engine for its architecture: %w", err)
+	}
+	bin, err := binaryFor(ctx, ver.Arch)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(bin)
+	image := imageRepo + ":" + hex.EncodeToString(sum[:])[:12]
+	if _, err := eng.API.ImageInspect(ctx, image); err == nil {
+		return image, nil
+	} else if !engine.IsNotFound(err) {
+		return "", fmt.Errorf("looking for %s: %w", image, err)
+	}
+
+	logrus.Infof("making image %s (the workspace sync binary, once per version)", image)
+	res, err := eng.API.ImageImport(ctx, client.ImageImportSource{
+		Source: bytes.NewReader(imageTar(bin)), SourceName: "-"}, image,
+		client.ImageImportOptions{Changes: []string{
+			`ENTRYPOINT ["` + BinaryPath + `"]`,
+			`LABEL org.opencontainers.image.title="runpod-workspace"`,
+		}})
+	if err != nil {
+		return "", fmt.Errorf("importing %s: %w", image, err)
+	}
+	defer res.Close()
+	if _, err := io.Copy(io.Discard, res); err != nil {
+		return "", fmt.Errorf("importing %s: %w", image, err)
+	}
+	return image, nil
+}
+
+// imageTar is the whole root filesystem of the tiny image: the binary and the two mount points.
+func imageTar(bin []byte) []byte {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, dir := range []string{"usr/", "usr/local/", "usr/local/bin/", "workspace/",
+		"workspace_template/"} {
+		_ = tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: 0o755})
+	}
+	_ = tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "tmp/", Mode: 0o1777})
+	_ = tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(BinaryPath,
+		"/"), Mode: 0o755, Size: int64(len(bin))})
+	_, _ = tw.Write(bin)
+	_ = tw.Close()
+	return buf.Bytes()
+}
+
+var (
+	binariesMu sync.Mutex
+	binaries   = map[string][]byte{}
+)
+
+// binaryFor builds the sync binary for linux/goarch once per process.
+func binaryFor(ctx context.Context, goarch string) ([]byte, error) {
+	binariesMu.Lock()
+	defer binariesMu.Unlock()
+	if bin, ok := binaries[goarch]; ok {
+		return bin, nil
+	}
+	dir, err := os.MkdirTemp("", "runpod-workspace-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	path, err := BuildBinary(ctx, dir, goarch)
+	if err != nil {
+		return nil, err
+	}
+	bin, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	binaries[goarch] = bin
+	return bin, nil
+}
+
+// BuildBinary compiles the sync command as a static linux/goarch binary named
+// runpod-workspace in outDir and returns its path. The build is reproducible (no paths, no VCS
+// stamp), so unchanged sources give identical bytes. It needs the Go toolchain and a working
+// directory inside this module, as every mage target has.
+func BuildBinary(ctx context.Context, outDir, goarch string) (string, error) {
+	out := filepath.Join(outDir, "runpod-workspace")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false",
+		"-ldflags=-s -w", "-o", out, BinaryPackage)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building %s for linux/%s: %v\n%s", BinaryPackage, goarch, err,
+			strings.TrimSpace(string(msg)))
+	}
+	return out, nil
+}
