@@ -14,7 +14,7 @@ if [[ -z "${JUPYTER_PASSWORD:-}" ]]; then
 fi
 
 JUPYTER_BIN="${JUPYTER_BIN:-/opt/jupyter/bin/jupyter}"
-export JUPYTER_CONFIG_DIR=/opt/runpod/jupyter
+export JUPYTER_CONFIG_DIR="${JUPYTER_CONFIG_DIR:-/workspace/.jupyter}"
 export JUPYTER_RUNTIME_DIR=/run/jupyter
 export JUPYTER_ROOT_DIR="${JUPYTER_ROOT_DIR:-/workspace}"
 export JUPYTER_PORT="${JUPYTER_PORT:-8888}"

@@ -153,9 +153,10 @@ func same(t *testing.T, what string, got, want map[string]file) {
 }
 
 var userFiles = map[string]file{
-	"start.sh":          {Type: tar.TypeReg, Mode: 0o755, Body: "#!/bin/sh\nexec app\n"},
-	"outputs":           {Type: tar.TypeDir, Mode: 0o775, UID: 1000, GID: 1000},
-	"outputs/cat.png":   {Type: tar.TypeReg, Mode: 0o640, UID: 1000, GID: 1000, Body: "\x89PNG\x00\xff"},
+	"start.sh": {Type: tar.TypeReg, Mode: 0o755, Body: "#!/bin/sh\nexec app\n"},
+	"outputs":  {Type: tar.TypeDir, Mode: 0o775, UID: 1000, GID: 1000},
+	"outputs/cat.png": {Type: tar.TypeReg, Mode: 0o640, UID: 1000, GID: 1000,
+		Body: "\x89PNG\x00\xff"},
 	"models":            {Type: tar.TypeDir, Mode: 0o755},
 	"models/secret.env": {Type: tar.TypeReg, Mode: 0o600, Body: strings.Repeat("k", 70000)},
 }

@@ -62,7 +62,9 @@ func (r *repo) git(args ...string) string {
 func runGit(t *testing.T, dir string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+t.TempDir())
+	// The cleaned environment of the code under test, so that a test run from a git hook
+	// does not commit into the project's repository.
+	cmd.Env = append(newGit(dir).env, "GIT_CONFIG_NOSYSTEM=1", "HOME="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)

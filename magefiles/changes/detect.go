@@ -91,7 +91,13 @@ func (c Changes) Describe(k Kind) string {
 		since += " (built with uncommitted changes)"
 	}
 	if len(files) == 0 {
-		return fmt.Sprintf("%s changed %s (the digests differ)", k, since)
+		switch {
+		case c.Revision == "":
+			return fmt.Sprintf("%s differs from what the image was built from (by digest)", k)
+		case c.Method == ByGit:
+			return fmt.Sprintf("%s changed %s (by digest; git names no file)", k, since)
+		}
+		return fmt.Sprintf("%s changed %s (by digest)", k, since)
 	}
 	const most = 5
 	shown := files
@@ -115,7 +121,8 @@ func (c Changes) Describe(k Kind) string {
 // kind whose digest differs changed even when git names no file (an image built from
 // uncommitted changes). Where git cannot answer (no repository, no git, a shallow clone or
 // another machine's history lacking the revision, an image without a revision label) the
-// digests decide alone, and Why says so. Errors come only from unreadable build inputs.
+// digests decide alone, and Why says so. Errors come only from unreadable build inputs and
+// a cancelled ctx.
 func Detect(ctx context.Context, root, tagDir string, files []string, image map[string]string,
 	envFingerprint, containerEnvFingerprint string) (Changes, error) {
 	ch := Changes{Kinds: map[Kind][]string{}, Env: envFingerprint != containerEnvFingerprint}
@@ -135,6 +142,12 @@ func Detect(ctx context.Context, root, tagDir string, files []string, image map[
 
 	// Ask git for the changed files; fall back to digests with the reason it could not.
 	named, gitProblem := gitChanges(ctx, root, tagDir, files, ch.Revision)
+	if err := ctx.Err(); err != nil {
+		return Changes{}, fmt.Errorf("deciding what changed: %w", err)
+	}
+	if !isRevision(ch.Revision) {
+		ch.Revision = ""
+	}
 	if gitProblem == "" {
 		ch.Method = ByGit
 	} else {
@@ -172,9 +185,11 @@ func why(ch Changes, gitProblem string, noDigests bool) string {
 			s += "; the image was built with uncommitted changes, so its digests confirm each kind"
 		}
 		return s
+	case noDigests && ch.Revision == "":
+		return "the image records neither a git revision nor digests (built without this " +
+			"tool), so what changed cannot be told"
 	case noDigests:
-		return gitProblem + ", and the image records no digests (built without this tool), " +
-			"so what changed cannot be told"
+		return gitProblem + ", and the image records no digests, so what changed cannot be told"
 	case ch.Unknown:
 		return gitProblem + ", so the digests recorded in the image decide, where it has them"
 	}

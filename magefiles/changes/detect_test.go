@@ -212,6 +212,10 @@ func TestDetectShallowCloneWithoutTheRevision(t *testing.T) {
 
 	ch := c.detect(image)
 	wantChanged(t, ch, map[Kind][]string{Workspace: nil})
+	if d := ch.Describe(Workspace); !strings.Contains(d, "by digest") ||
+		!strings.Contains(d, image[LabelRevision][:7]) {
+		t.Errorf("Describe = %q, want the revision and that digests decided", d)
+	}
 	if ch.Method != ByDigests || !strings.Contains(ch.Why, "shallow clone") ||
 		!strings.Contains(ch.Why, image[LabelRevision][:7]) {
 		t.Errorf("method %v why %q, want digests because of the shallow clone", ch.Method,

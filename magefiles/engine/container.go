@@ -353,3 +353,13 @@ func (e *Engine) RemoveImage(ctx context.Context, image string) error {
 	}
 	return nil
 }
+
+// Restart stops and starts the container called name within StopTimeout.
+func (e *Engine) Restart(ctx context.Context, name string) error {
+	secs := int(StopTimeout / time.Second)
+	_, err := e.API.ContainerRestart(ctx, name, client.ContainerRestartOptions{Timeout: &secs})
+	if err != nil {
+		return fmt.Errorf("restarting container %s: %w", name, err)
+	}
+	return nil
+}

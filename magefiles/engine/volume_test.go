@@ -124,10 +124,12 @@ func volTestRead(t *testing.T, e *Engine, volume string) map[string]volTestEntry
 }
 
 var volTestFiles = map[string]volTestEntry{
-	"models":             {Type: tar.TypeDir, Mode: 0o750, UID: 1000, GID: 1000},
-	"models/a.bin":       {Type: tar.TypeReg, Mode: 0o640, UID: 1000, GID: 1000, Body: "weights\x00\xff"},
-	"models/latest":      {Type: tar.TypeSymlink, Mode: 0o777, Link: "a.bin"},
-	"models/same.bin":    {Type: tar.TypeLink, Mode: 0o640, UID: 1000, GID: 1000, Link: "models/a.bin"},
+	"models": {Type: tar.TypeDir, Mode: 0o750, UID: 1000, GID: 1000},
+	"models/a.bin": {Type: tar.TypeReg, Mode: 0o640, UID: 1000, GID: 1000,
+		Body: "weights\x00\xff"},
+	"models/latest": {Type: tar.TypeSymlink, Mode: 0o777, Link: "a.bin"},
+	"models/same.bin": {Type: tar.TypeLink, Mode: 0o640, UID: 1000, GID: 1000,
+		Link: "models/a.bin"},
 	"start.sh":           {Type: tar.TypeReg, Mode: 0o755, Body: "#!/bin/sh\necho hi\n"},
 	"outputs":            {Type: tar.TypeDir, Mode: 0o755},
 	"outputs/empty.txt":  {Type: tar.TypeReg, Mode: 0o600},

@@ -129,7 +129,10 @@ func (p Plan) Destructive() bool {
 // Lines renders the plan for a terminal: how changes were found, the numbered steps, then the
 // overrides and notes.
 func (p Plan) Lines() []string {
-	lines := []string{"changes: " + p.Why}
+	var lines []string
+	if p.Why != "" {
+		lines = append(lines, "changes: "+p.Why)
+	}
 	if len(p.Steps) == 0 {
 		lines = append(lines, "nothing to do: the image is current and the container running")
 	}
@@ -175,7 +178,7 @@ func Decide(ch changes.Changes, st State, ov Overrides) Plan {
 	replace := p.Container != ContainerKeep
 	if replace && st.Container != NoContainer {
 		p.Steps = append(p.Steps, Step{Action: ActionStop,
-			Reason: "it is replaced: " + why.container(st)})
+			Reason: "a new one replaces it: " + why.container(st)})
 	}
 
 	// Reset, seed or sync the volume.
@@ -311,17 +314,17 @@ func (r reasons) reset() string {
 }
 
 func (r reasons) container(st State) string {
-	var parts []string
 	if st.Container == NoContainer {
-		parts = append(parts, "there is no container")
+		return "there is no container"
 	}
+	var parts []string
 	if r.plan.Build != BuildSkip {
-		parts = append(parts, "it must run the new image")
+		parts = append(parts, "the image is rebuilt")
 	}
-	if r.ch.Env && st.Container != NoContainer {
+	if r.ch.Env {
 		parts = append(parts, "the env file changed since the container was started")
 	}
-	if r.plan.Volume == VolumeReset {
+	if r.plan.Volume == VolumeReset && st.VolumeExists {
 		parts = append(parts, "the volume is reset")
 	}
 	if r.plan.Volume == VolumeSync {

@@ -91,6 +91,13 @@ var planCases = []planCase{
 		Unknown: true, Kinds: map[changes.Kind][]string{}}, st: running,
 		steps: []Action{build, stop, run}, mention: []string{"records nothing"}},
 
+	{name: "Dockerfile, decided by digests", st: running,
+		ch: changes.Changes{Method: changes.ByDigests, Revision: rev,
+			Kinds: map[changes.Kind][]string{changes.Dockerfile: nil},
+			Why:   "this shallow clone does not contain revision 1a2b3c4"},
+		steps: []Action{build, stop, reset, seed, run}, noCache: true, destructive: true,
+		mention: []string{"shallow clone", "Dockerfile changed since 1a2b3c4 (by digest)"}},
+
 	// The strongest row wins, column by column.
 	{name: "scripts, Dockerfile and env", st: running,
 		ch:    changed(true, changes.Workspace, changes.Dockerfile),

@@ -58,15 +58,11 @@ func (s *session) buildImage(ctx context.Context, eng *engine.Engine, t tags.Tag
 	image := s.names(t.Name).Image
 
 	// What goes into the image, and the labels that remember it.
-	files, err := buildcontext.Files(t.Dir)
+	files, err := s.inputs(t)
 	if err != nil {
 		return err
 	}
-	abs := make([]string, len(files))
-	for i, f := range files {
-		abs[i] = filepath.Join(t.Dir, filepath.FromSlash(f))
-	}
-	labels, err := changes.ImageLabels(ctx, s.root, t.Dir, abs)
+	labels, err := changes.ImageLabels(ctx, s.root, t.Dir, files)
 	if err != nil {
 		return err
 	}
@@ -140,21 +136,9 @@ var copiesCommon = regexp.MustCompile(`(?i)^\s*(COPY|ADD)\b.*\scommon/`)
 // from it, with the workspace sync program the images run at start.
 func (s *session) overlays(ctx context.Context, eng *engine.Engine, t tags.Tag) (
 	[]buildcontext.Overlay, error) {
-	f, err := os.Open(filepath.Join(t.Dir, "Dockerfile"))
-	if err != nil {
+	uses, err := copiesFromCommon(t)
+	if err != nil || !uses {
 		return nil, err
-	}
-	defer f.Close()
-	uses := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if copiesCommon.MatchString(sc.Text()) {
-			uses = true
-			break
-		}
-	}
-	if !uses {
-		return nil, nil
 	}
 	bin, err := s.syncProgram(ctx, eng)
 	if err != nil {
@@ -164,6 +148,22 @@ func (s *session) overlays(ctx context.Context, eng *engine.Engine, t tags.Tag) 
 		{Source: filepath.Join(s.root, commonDir), Target: commonDir},
 		{Source: bin, Target: commonDir + "/bin/runpod-workspace"},
 	}, nil
+}
+
+// copiesFromCommon tells whether the tag's Dockerfile copies from the shared common/ folder.
+func copiesFromCommon(t tags.Tag) (bool, error) {
+	f, err := os.Open(filepath.Join(t.Dir, "Dockerfile"))
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if copiesCommon.MatchString(sc.Text()) {
+			return true, nil
+		}
+	}
+	return false, sc.Err()
 }
 
 func shortID(id string) string {

@@ -41,8 +41,8 @@ func TestLifecycleKeepsUserDataThroughResetAndRestore(t *testing.T) {
 		t.Fatalf("app on port %d did not serve the seeded template: %q %v", f.port, body, err)
 	}
 	files := f.volumeFiles(ctx)
-	if files["hello.txt"] != "template\n" || strings.Count(files[".seed-log"], "seeded") != 1 {
-		t.Fatalf("first run did not seed the volume once: %v", keys(files))
+	if files["hello.txt"] != "template\n" || files[".runpod-manifest.json"] == "" {
+		t.Fatalf("first run did not seed the volume with its manifest: %v", keys(files))
 	}
 	envPath := filepath.Join(f.root, "envs", "runpod-"+f.tag.Name+".env")
 	if st, err := os.Stat(envPath); err != nil || st.Mode().Perm() != 0o600 {
@@ -51,6 +51,7 @@ func TestLifecycleKeepsUserDataThroughResetAndRestore(t *testing.T) {
 
 	// A user's file survives a second run, which does not seed again.
 	f.writeVolumeFile(ctx, "models/user.safetensors", "weights")
+	f.writeVolumeFile(ctx, "hello.txt", "edited by the user\n")
 	if err := f.session().stop(ctx, f.tag); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
@@ -61,8 +62,8 @@ func TestLifecycleKeepsUserDataThroughResetAndRestore(t *testing.T) {
 	if files["models/user.safetensors"] != "weights" {
 		t.Fatalf("user file lost on the second run: %v", keys(files))
 	}
-	if strings.Count(files[".seed-log"], "seeded") != 1 {
-		t.Fatalf("second run seeded again: %q", files[".seed-log"])
+	if files["hello.txt"] != "edited by the user\n" {
+		t.Fatalf("second run seeded again over the user's edit: %q", files["hello.txt"])
 	}
 	if err := f.session().stop(ctx, f.tag); err != nil {
 		t.Fatalf("stop: %v", err)

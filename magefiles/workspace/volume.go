@@ -4,10 +4,10 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -57,6 +57,12 @@ func SyncVolume(ctx context.Context, eng *engine.Engine, volume, templateDir str
 	fail := func(err error) (Summary, error) {
 		return Summary{}, fmt.Errorf("syncing %s into volume %s: %w", templateDir, volume, err)
 	}
+	// The template is scripts, small: packing it first makes a problem with it read as such,
+	// before anything exists on the engine.
+	var tmpl bytes.Buffer
+	if err := writeTemplateTar(&tmpl, templateDir); err != nil {
+		return fail(err)
+	}
 	image, err := ensureImage(ctx, eng)
 	if err != nil {
 		return fail(err)
@@ -70,7 +76,7 @@ func SyncVolume(ctx context.Context, eng *engine.Engine, volume, templateDir str
 	defer removeContainer(eng, id)
 
 	// Hand it the template, run it, read its summary.
-	if err := copyTemplate(ctx, eng, id, templateDir); err != nil {
+	if err := copyTemplate(ctx, eng, id, &tmpl); err != nil {
 		return fail(err)
 	}
 	sum, err := runSync(ctx, eng, id)
@@ -83,11 +89,19 @@ func SyncVolume(ctx context.Context, eng *engine.Engine, volume, templateDir str
 
 func createSyncContainer(ctx context.Context, eng *engine.Engine, image, volume string) (string,
 	error) {
-	res, err := eng.API.ContainerCreate(ctx, client.ContainerCreateOptions{
+	// The engine finishes creating a container even when the request is cancelled, and the
+	// ID would never come back to be removed: creation ignores the caller's cancellation.
+	createCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	res, err := eng.API.ContainerCreate(createCtx, client.ContainerCreateOptions{
+		Name: "runpod-workspace-sync-" + randomHex(6),
 		Config: &container.Config{
-			Image:  image,
-			Cmd:    []string{"sync", "--json", "/workspace_template", "/workspace"},
-			Labels: map[string]string{"runpod-mage.role": "workspace-sync", "runpod-mage.volume": volume},
+			Image: image,
+			Cmd:   []string{"sync", "--json", "/workspace_template", "/workspace"},
+			Labels: map[string]string{
+				"runpod-mage.role":   "workspace-sync",
+				"runpod-mage.volume": volume,
+			},
 		},
 		HostConfig: &container.HostConfig{
 			NetworkMode: network.NetworkNone,
@@ -106,8 +120,14 @@ func createSyncContainer(ctx context.Context, eng *engine.Engine, image, volume 
 	return res.ID, nil
 }
 
-// removeContainer uses its own context: the caller's may be cancelled, and the container must
-// go anyway.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// removeContainer uses its own context: the caller's may be cancelled, and
+// the container must go anyway.
 func removeContainer(eng *engine.Engine, id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
@@ -117,14 +137,11 @@ func removeContainer(eng *engine.Engine, id string) {
 	}
 }
 
-func copyTemplate(ctx context.Context, eng *engine.Engine, id, templateDir string) error {
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeTemplateTar(pw, templateDir)) }()
+func copyTemplate(ctx context.Context, eng *engine.Engine, id string, tmpl io.Reader) error {
 	_, err := eng.API.CopyToContainer(ctx, id, client.CopyToContainerOptions{
 		DestinationPath: "/workspace_template",
-		Content:         pr,
+		Content:         tmpl,
 	})
-	_ = pr.CloseWithError(errors.New("copy finished"))
 	if err != nil {
 		return fmt.Errorf("copying the template into the sync container: %w", err)
 	}
@@ -258,7 +275,29 @@ func ensureImage(ctx context.Context, eng *engine.Engine) (string, error) {
 	if _, err := io.Copy(io.Discard, res); err != nil {
 		return "", fmt.Errorf("importing %s: %w", image, err)
 	}
+	pruneOldImages(ctx, eng, image)
 	return image, nil
+}
+
+// pruneOldImages removes the images of earlier sync binaries, so they do not pile up. One
+// still used by a container stays; failing to remove is harmless and only logged.
+func pruneOldImages(ctx context.Context, eng *engine.Engine, keep string) {
+	res, err := eng.API.ImageList(ctx, client.ImageListOptions{
+		Filters: client.Filters{}.Add("reference", imageRepo)})
+	if err != nil {
+		logrus.Debugf("listing old %s images: %v", imageRepo, err)
+		return
+	}
+	for _, img := range res.Items {
+		for _, tag := range img.RepoTags {
+			if tag == keep {
+				continue
+			}
+			if _, err := eng.API.ImageRemove(ctx, tag, client.ImageRemoveOptions{}); err != nil {
+				logrus.Debugf("keeping old image %s: %v", tag, err)
+			}
+		}
+	}
 }
 
 // imageTar is the whole root filesystem of the tiny image: the binary and the two mount points.

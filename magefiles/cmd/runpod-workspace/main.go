@@ -15,7 +15,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/migdrp/runpod/magefiles/workspace"
+	"github.com/migdrp/runpod/magefiles/workspace/dirsync"
 	"github.com/sirupsen/logrus"
 )
 
@@ -40,7 +40,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	sum, err := workspace.Sync(flags.Arg(0), flags.Arg(1))
+	sum, err := dirsync.Sync(flags.Arg(0), flags.Arg(1))
 	if err != nil {
 		fmt.Fprintf(stderr, "runpod-workspace: syncing %s into %s: %v\n", flags.Arg(0),
 			flags.Arg(1), err)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/migdrp/runpod/magefiles/workspace"
+	"github.com/migdrp/runpod/magefiles/workspace/dirsync"
 )
 
 // buildBinary builds the command the way images get it: static, for linux.
@@ -119,7 +120,7 @@ func TestSyncCommandJSONIsLastLine(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
-	var sum workspace.Summary
+	var sum dirsync.Summary
 	if err := json.Unmarshal([]byte(strings.TrimSpace(stdout)), &sum); err != nil {
 		t.Fatalf("stdout %q is not one JSON line: %v", stdout, err)
 	}

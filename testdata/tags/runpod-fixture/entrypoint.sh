@@ -5,4 +5,5 @@ if [ ! -f /workspace/start.sh ]; then
   cp -a /workspace_template/. /workspace/
   echo "seeded $(date +%s)" >> /workspace/.seed-log
 fi
+cp /build-id /workspace/.build-id
 exec /bin/sh /workspace/start.sh

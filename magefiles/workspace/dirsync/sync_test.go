@@ -1,4 +1,4 @@
-package workspace
+package dirsync
 
 import (
 	"encoding/json"

@@ -1,13 +1,16 @@
-// Package workspace keeps the scripts a tag's template put into a workspace in step with the
-// template, without overwriting what the user changed and without looking at anything else in
-// the workspace (models and outputs can be hundreds of GB on a network disk).
+// Package dirsync brings a workspace directory in step with a template directory, keeping
+// what the user changed and looking at nothing but the paths the template or the manifest names
+// (the rest of a workspace can be hundreds of GB on a network disk). It imports nothing from
+// Docker: it is what the static runpod-workspace binary in every image runs, and that binary
+// should change only when these rules do.
 //
 // A manifest at the workspace root records the checksum and mode of every file the template
 // put there. With it, each file is classified: untouched by the user and changed in the
 // template is replaced; changed by the user is kept; changed by both is kept and the template's
 // version is written beside it as <name>.template-new (a conflict). Files the user deleted are
-// put back; emptying a file is how to keep it out of the way.
-package workspace
+// put back; emptying a file is how to keep it out of the way. Executable bits follow the
+// template on every file the sync owns; a file the user changed is not touched, mode included.
+package dirsync
 
 import (
 	"crypto/sha256"
