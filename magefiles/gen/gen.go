@@ -30,33 +30,31 @@ type verb struct {
 // verbs is the per-tag menu, in the order of the documented workflow.
 var verbs = []verb{
 	{Namespace: "Build", Env: "IMAGE_REPO, FORCE, NO_CACHE, BASE_IMAGE, DOCKER_HOST",
-		Doc: "Builds {{.Image}} from runpod-{{.Tag}}/, without cache when its Dockerfile or " +
-			"supervisord.conf changed; skips an image that is current."},
+		Doc: "Builds {{.Image}}, without cache after a Dockerfile or supervisord.conf " +
+			"change; skipped when current (FORCE=1 builds anyway)."},
 	{Namespace: "Run", Env: "IMAGE_REPO, DETACH, BIND_ADDRESS, GPUS, DOCKER_HOST",
-		Doc: "Starts {{.Tag}} with its env file and volume, building the image first when " +
-			"missing; Ctrl-C stops it, DETACH=1 leaves it running."},
+		Doc: "Starts the {{.Tag}} container with its env file and volume (builds a missing " +
+			"image); Ctrl-C stops it, DETACH=1 leaves it running."},
 	{Namespace: "Stop", Env: "IMAGE_REPO, DOCKER_HOST",
 		Doc: "Stops and removes the {{.Tag}} container; keeps the volume and the image."},
 	{Namespace: "Logs", Env: "IMAGE_REPO, DOCKER_HOST",
 		Doc: "Follows the output of the {{.Tag}} container, secrets masked."},
 	{Namespace: "Plan", Env: "IMAGE_REPO, NO_CACHE, RESET, DOCKER_HOST",
-		Doc: "Shows what update:{{.Tag}} would do and why, from git and the image's labels; " +
-			"changes nothing."},
+		Doc: "Shows what update:{{.Tag}} would do and why; changes nothing."},
 	{Namespace: "Update", Env: "IMAGE_REPO, NO_CACHE, RESET, YES, BACKUP, BACKUP_DIR, " +
 		"BIND_ADDRESS, GPUS, DOCKER_HOST",
-		Doc: "Applies what changed since {{.Image}} was built: rebuilds, syncs scripts or " +
-			"resets the volume (after a backup), then restarts detached."},
+		Doc: "Applies what changed since {{.Image}} was built (rebuild, script sync, volume " +
+			"reset after a backup) and restarts it detached."},
 	{Namespace: "ResetVolume", Env: "IMAGE_REPO, YES, BACKUP, BACKUP_DIR, DOCKER_HOST",
-		Doc: "Backs up the {{.Tag}}_workspace volume, checks the backup, then removes the " +
-			"volume (asks first; YES=1 without a terminal)."},
+		Doc: "Backs up, checks, then removes the {{.Tag}}_workspace volume (asks first; " +
+			"YES=1 without a terminal)."},
 	{Namespace: "RestoreVolume", Env: "IMAGE_REPO, YES, DOCKER_HOST", Arg: "archive",
-		Doc: "Puts a backup archive back into the {{.Tag}}_workspace volume; refuses a " +
-			"non-empty volume unless YES=1."},
+		Doc: "Puts a backup archive back into the {{.Tag}}_workspace volume (an empty one " +
+			"unless YES=1)."},
 	{Namespace: "Clean", Env: "IMAGE_REPO, YES, BACKUP, BACKUP_DIR, DOCKER_HOST",
-		Doc: "Removes the {{.Tag}} container, its volume (after a verified backup) and " +
-			"{{.Image}}."},
+		Doc: "Removes the {{.Tag}} container, volume (after a verified backup) and image."},
 	{Namespace: "Push", Env: "IMAGE_REPO, REGISTRY_USERNAME, REGISTRY_PASSWORD, DOCKER_CONFIG",
-		Doc: "Pushes {{.Image}} and the immutable {{.Image}}-<revision> to the registry."},
+		Doc: "Pushes {{.Image}} and the immutable {{.Image}}-<revision>."},
 }
 
 // Render returns the Go source of the targets of the given tags.

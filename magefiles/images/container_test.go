@@ -177,22 +177,31 @@ func assertTerminalUsesCredentials(t *testing.T, b *box, credential string) {
 	}
 }
 
-// assertRestartsAfterKill kills the app and expects supervisord to bring it back.
+// assertRestartsAfterKill kills the app, then makes it exit with status 1, and expects
+// supervisord to bring it back both times.
 func assertRestartsAfterKill(t *testing.T, b *box, program, port string) {
 	t.Helper()
-	old := b.programPID(program)
-	if old == "0" || old == "" {
-		t.Fatalf("%s is not running before the crash test", program)
+	url := "http://127.0.0.1:" + port + "/"
+	crashes := []struct{ how, cmd string }{
+		{"killed", "kill -9 %s"},
+		{"exited with status 1", "curl -fsS -o /dev/null " + url + "crash || true"},
 	}
-	b.sh("kill -9 " + old)
-	b.waitFor(30*time.Second, program+" to be restarted by supervisord", func() bool {
-		pid := b.programPID(program)
-		if pid == "0" || pid == old {
-			return false
+	for _, c := range crashes {
+		old := b.programPID(program)
+		if old == "0" || old == "" {
+			t.Fatalf("%s is not running before it is %s", program, c.how)
 		}
-		_, code := b.exec("curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:"+port+"/")
-		return code == 0
-	})
+		b.sh(strings.ReplaceAll(c.cmd, "%s", old))
+		b.waitFor(30*time.Second, program+" to be restarted after it "+c.how, func() bool {
+			pid := b.programPID(program)
+			if pid == "0" || pid == old {
+				return false
+			}
+			_, code := b.exec("curl", "-fsS", "-o", "/dev/null", url)
+			return code == 0
+		})
+	}
+	t.Log("DEBUG", b.logs())
 }
 
 // assertUserFilesSurvive edits a seeded script and writes a user file, restarts the container,

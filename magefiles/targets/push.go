@@ -85,8 +85,8 @@ func (s *session) uncommitted(ctx context.Context, t tags.Tag) (string, error) {
 	return strings.Join(files, ", "), nil
 }
 
-// Matrix prints, as JSON for a GitHub Actions matrix, the tags whose files changed between the
-// event's revisions (every tag when shared files changed, on a schedule or a manual run).
+// Matrix prints the tags to build as a GitHub Actions matrix: those changed between the
+// event's revisions, or all of them after a shared change, on a schedule or a manual run.
 //
 // Environment: GITHUB_EVENT_NAME, GITHUB_EVENT_PATH, GITHUB_SHA, GITHUB_OUTPUT, MATRIX_BASE,
 // MATRIX_HEAD.

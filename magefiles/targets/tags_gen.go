@@ -3,3 +3,145 @@
 // after adding or removing a tag directory.
 
 package targets
+
+import "context"
+
+// Comfyui builds migdrp/runpod:comfyui, without cache after a Dockerfile or supervisord.conf change; skipped when current (FORCE=1 builds anyway).
+//
+// Environment: IMAGE_REPO, FORCE, NO_CACHE, BASE_IMAGE, DOCKER_HOST.
+func (Build) Comfyui(ctx context.Context) error {
+	return with(ctx, "comfyui", (*session).build)
+}
+
+// Fluxgym builds migdrp/runpod:fluxgym, without cache after a Dockerfile or supervisord.conf change; skipped when current (FORCE=1 builds anyway).
+//
+// Environment: IMAGE_REPO, FORCE, NO_CACHE, BASE_IMAGE, DOCKER_HOST.
+func (Build) Fluxgym(ctx context.Context) error {
+	return with(ctx, "fluxgym", (*session).build)
+}
+
+// Comfyui starts the comfyui container with its env file and volume (builds a missing image); Ctrl-C stops it, DETACH=1 leaves it running.
+//
+// Environment: IMAGE_REPO, DETACH, BIND_ADDRESS, GPUS, DOCKER_HOST.
+func (Run) Comfyui(ctx context.Context) error {
+	return with(ctx, "comfyui", (*session).run)
+}
+
+// Fluxgym starts the fluxgym container with its env file and volume (builds a missing image); Ctrl-C stops it, DETACH=1 leaves it running.
+//
+// Environment: IMAGE_REPO, DETACH, BIND_ADDRESS, GPUS, DOCKER_HOST.
+func (Run) Fluxgym(ctx context.Context) error {
+	return with(ctx, "fluxgym", (*session).run)
+}
+
+// Comfyui stops and removes the comfyui container; keeps the volume and the image.
+//
+// Environment: IMAGE_REPO, DOCKER_HOST.
+func (Stop) Comfyui(ctx context.Context) error {
+	return with(ctx, "comfyui", (*session).stop)
+}
+
+// Fluxgym stops and removes the fluxgym container; keeps the volume and the image.
+//
+// Environment: IMAGE_REPO, DOCKER_HOST.
+func (Stop) Fluxgym(ctx context.Context) error {
+	return with(ctx, "fluxgym", (*session).stop)
+}
+
+// Comfyui follows the output of the comfyui container, secrets masked.
+//
+// Environment: IMAGE_REPO, DOCKER_HOST.
+func (Logs) Comfyui(ctx context.Context) error {
+	return with(ctx, "comfyui", (*session).logs)
+}
+
+// Fluxgym follows the output of the fluxgym container, secrets masked.
+//
+// Environment: IMAGE_REPO, DOCKER_HOST.
+func (Logs) Fluxgym(ctx context.Context) error {
+	return with(ctx, "fluxgym", (*session).logs)
+}
+
+// Comfyui shows what update:comfyui would do and why; changes nothing.
+//
+// Environment: IMAGE_REPO, NO_CACHE, RESET, DOCKER_HOST.
+func (Plan) Comfyui(ctx context.Context) error {
+	return with(ctx, "comfyui", (*session).plan)
+}
+
+// Fluxgym shows what update:fluxgym would do and why; changes nothing.
+//
+// Environment: IMAGE_REPO, NO_CACHE, RESET, DOCKER_HOST.
+func (Plan) Fluxgym(ctx context.Context) error {
+	return with(ctx, "fluxgym", (*session).plan)
+}
+
+// Comfyui applies what changed since migdrp/runpod:comfyui was built (rebuild, script sync, volume reset after a backup) and restarts it detached.
+//
+// Environment: IMAGE_REPO, NO_CACHE, RESET, YES, BACKUP, BACKUP_DIR, BIND_ADDRESS, GPUS, DOCKER_HOST.
+func (Update) Comfyui(ctx context.Context) error {
+	return with(ctx, "comfyui", (*session).update)
+}
+
+// Fluxgym applies what changed since migdrp/runpod:fluxgym was built (rebuild, script sync, volume reset after a backup) and restarts it detached.
+//
+// Environment: IMAGE_REPO, NO_CACHE, RESET, YES, BACKUP, BACKUP_DIR, BIND_ADDRESS, GPUS, DOCKER_HOST.
+func (Update) Fluxgym(ctx context.Context) error {
+	return with(ctx, "fluxgym", (*session).update)
+}
+
+// Comfyui backs up, checks, then removes the comfyui_workspace volume (asks first; YES=1 without a terminal).
+//
+// Environment: IMAGE_REPO, YES, BACKUP, BACKUP_DIR, DOCKER_HOST.
+func (ResetVolume) Comfyui(ctx context.Context) error {
+	return with(ctx, "comfyui", (*session).resetVolume)
+}
+
+// Fluxgym backs up, checks, then removes the fluxgym_workspace volume (asks first; YES=1 without a terminal).
+//
+// Environment: IMAGE_REPO, YES, BACKUP, BACKUP_DIR, DOCKER_HOST.
+func (ResetVolume) Fluxgym(ctx context.Context) error {
+	return with(ctx, "fluxgym", (*session).resetVolume)
+}
+
+// Comfyui puts a backup archive back into the comfyui_workspace volume (an empty one unless YES=1).
+//
+// Environment: IMAGE_REPO, YES, DOCKER_HOST.
+func (RestoreVolume) Comfyui(ctx context.Context, archive string) error {
+	return withArg(ctx, "comfyui", archive, (*session).restoreVolume)
+}
+
+// Fluxgym puts a backup archive back into the fluxgym_workspace volume (an empty one unless YES=1).
+//
+// Environment: IMAGE_REPO, YES, DOCKER_HOST.
+func (RestoreVolume) Fluxgym(ctx context.Context, archive string) error {
+	return withArg(ctx, "fluxgym", archive, (*session).restoreVolume)
+}
+
+// Comfyui removes the comfyui container, volume (after a verified backup) and image.
+//
+// Environment: IMAGE_REPO, YES, BACKUP, BACKUP_DIR, DOCKER_HOST.
+func (Clean) Comfyui(ctx context.Context) error {
+	return with(ctx, "comfyui", (*session).clean)
+}
+
+// Fluxgym removes the fluxgym container, volume (after a verified backup) and image.
+//
+// Environment: IMAGE_REPO, YES, BACKUP, BACKUP_DIR, DOCKER_HOST.
+func (Clean) Fluxgym(ctx context.Context) error {
+	return with(ctx, "fluxgym", (*session).clean)
+}
+
+// Comfyui pushes migdrp/runpod:comfyui and the immutable migdrp/runpod:comfyui-<revision>.
+//
+// Environment: IMAGE_REPO, REGISTRY_USERNAME, REGISTRY_PASSWORD, DOCKER_CONFIG.
+func (Push) Comfyui(ctx context.Context) error {
+	return with(ctx, "comfyui", (*session).push)
+}
+
+// Fluxgym pushes migdrp/runpod:fluxgym and the immutable migdrp/runpod:fluxgym-<revision>.
+//
+// Environment: IMAGE_REPO, REGISTRY_USERNAME, REGISTRY_PASSWORD, DOCKER_CONFIG.
+func (Push) Fluxgym(ctx context.Context) error {
+	return with(ctx, "fluxgym", (*session).push)
+}

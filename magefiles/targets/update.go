@@ -12,8 +12,8 @@ import (
 	"github.com/migdrp/runpod/magefiles/tags"
 )
 
-// Scripts brings the volume's copy of runpod-<tag>/workspace up to date without removing the
-// volume, keeping files the user changed, and restarts the container if it was running.
+// Scripts syncs runpod-<tag>/workspace into the tag's volume, keeping the user's edits and the
+// volume, and restarts a running container.
 //
 // Environment: IMAGE_REPO, DOCKER_HOST.
 func (Update) Scripts(ctx context.Context, tag string) error {

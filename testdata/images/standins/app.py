@@ -3,6 +3,7 @@
 
 It answers HTTP on the address the real app would use (ComfyUI's --listen/--port arguments,
 or Gradio's GRADIO_SERVER_NAME/GRADIO_SERVER_PORT variables) and logs what it was given.
+GET /crash makes it exit with status 1, like an app failing on an error.
 """
 import argparse
 import http.server
@@ -23,6 +24,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+        if self.path == "/crash":
+            print("stand-in app: crashing with exit status 1", flush=True)
+            os._exit(1)
 
     def log_message(self, *_):
         pass
