@@ -35,7 +35,10 @@ sync_workspace() {
 		return 0
 	fi
 	log_info "syncing ${TEMPLATE_DIR} into ${WORKSPACE_DIR}"
-	/opt/runpod/bin/runpod-workspace sync "$TEMPLATE_DIR" "$WORKSPACE_DIR"
+	# A failed sync must not keep the user from their data: start with the volume as it is.
+	if ! /opt/runpod/bin/runpod-workspace sync "$TEMPLATE_DIR" "$WORKSPACE_DIR"; then
+		log_warn "the workspace sync failed; services start with ${WORKSPACE_DIR} as it is"
+	fi
 }
 
 # decide_autostart exports RUNPOD_<SERVICE>_AUTOSTART, read by the supervisord configuration,

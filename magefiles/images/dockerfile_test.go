@@ -15,7 +15,8 @@ import (
 )
 
 // secretKey matches variable names whose values must never be baked into an image.
-var secretKey = regexp.MustCompile(`(?i)(PASSWORD|PASSWD|TOKEN|SECRET|API_?KEY|PRIVATE_?KEY|CREDENTIAL)`)
+var secretKey = regexp.MustCompile(
+	`(?i)(PASSWORD|PASSWD|TOKEN|SECRET|API_?KEY|PRIVATE_?KEY|CREDENTIAL)`)
 
 // varRef finds $NAME and ${NAME} references in shell text.
 var varRef = regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)`)

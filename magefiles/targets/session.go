@@ -42,7 +42,10 @@ func newSession() (*session, error) {
 	}
 	s := &session{root: root, getenv: os.Getenv, stdin: os.Stdin, stdout: os.Stdout,
 		stderr: os.Stderr}
-	s.log = newLogger(os.Stderr, os.Getenv("DEBUG") != "" || os.Getenv("MAGEFILE_DEBUG") != "")
+	// The packages below log through logrus's standard logger; one format for all.
+	s.log = logrus.StandardLogger()
+	configureLogger(s.log, os.Stderr, os.Getenv("DEBUG") != "" ||
+		os.Getenv("MAGEFILE_DEBUG") != "")
 	return s, nil
 }
 
@@ -125,12 +128,16 @@ func (s *session) enabled(key string, def bool) (bool, error) {
 // newLogger logs to w as "level message", without timestamps: the user is watching.
 func newLogger(w io.Writer, debug bool) *logrus.Logger {
 	l := logrus.New()
+	configureLogger(l, w, debug)
+	return l
+}
+
+func configureLogger(l *logrus.Logger, w io.Writer, debug bool) {
 	l.SetOutput(w)
 	l.SetFormatter(plainFormatter{})
 	if debug {
 		l.SetLevel(logrus.DebugLevel)
 	}
-	return l
 }
 
 type plainFormatter struct{}

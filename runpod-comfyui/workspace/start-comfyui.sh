@@ -19,6 +19,11 @@ python_version() {
 	"$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])'
 }
 
+# site_packages prints where the interpreter given installs packages.
+site_packages() {
+	"$1" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'
+}
+
 # ensure_venv creates, once, the environment custom nodes install their packages into. It
 # layers over the image's environment (torch and ComfyUI's requirements stay in the image) and
 # is replaced only when the image moves to another Python version.
@@ -40,8 +45,8 @@ ensure_venv() {
 
 	# The image's packages come after the volume's on sys.path, so a node can upgrade one.
 	local image_site venv_site
-	image_site="$("$IMAGE_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-	venv_site="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+	image_site="$(site_packages "$IMAGE_VENV/bin/python")"
+	venv_site="$(site_packages "$VENV/bin/python")"
 	printf 'import site; site.addsitedir("%s")\n' "$image_site" >"$venv_site/runpod-image.pth"
 }
 
@@ -52,7 +57,8 @@ vram_flag() {
 	LOW_VRAM) echo --lowvram ;;
 	NORMAL_VRAM | "") echo --normalvram ;;
 	NO_VRAM | CPU) echo --cpu ;;
-	*) die "COMFYUI_VRAM_MODE=${COMFYUI_VRAM_MODE} is not one of HIGH_VRAM, LOW_VRAM, NORMAL_VRAM, NO_VRAM, CPU" ;;
+	*) die "COMFYUI_VRAM_MODE=${COMFYUI_VRAM_MODE} is not one of HIGH_VRAM, LOW_VRAM," \
+		"NORMAL_VRAM, NO_VRAM, CPU" ;;
 	esac
 }
 
