@@ -99,12 +99,12 @@ func Write(w io.Writer, tagDir string, overlays []Overlay) (Stats, error) {
 	if err != nil {
 		return st, err
 	}
-	entries = dropReplaced(entries, overlays)
 	for _, o := range overlays {
 		more, err := overlayEntries(o)
 		if err != nil {
 			return st, err
 		}
+		entries = dropReplaced(entries, o)
 		entries = append(entries, withParents(entries, more)...)
 	}
 
@@ -280,7 +280,7 @@ func sendable(fi fs.FileInfo) bool {
 }
 
 // checkOverlays refuses targets that are not plain relative paths, that a context never holds,
-// or that overlap each other.
+// or that two overlays share. One overlay may lie inside another: the later one wins there.
 func checkOverlays(overlays []Overlay) error {
 	for i, o := range overlays {
 		t := o.Target
@@ -294,9 +294,8 @@ func checkOverlays(overlays []Overlay) error {
 				o.Source, t)
 		}
 		for _, p := range overlays[:i] {
-			if under(t, p.Target) || under(p.Target, t) {
-				return fmt.Errorf("overlays %s and %s overlap at %q and %q", p.Source,
-					o.Source, p.Target, t)
+			if t == p.Target {
+				return fmt.Errorf("overlays %s and %s both target %q", p.Source, o.Source, t)
 			}
 		}
 	}
@@ -308,22 +307,16 @@ func under(p, dir string) bool {
 	return p == dir || strings.HasPrefix(p, dir+"/")
 }
 
-// dropReplaced removes the tag's entries that an overlay replaces: those at or below its
-// target, and any non-directory standing where the target needs a parent directory (a symlink
-// such as common -> ../common, which docker alone would send as a dangling link).
-func dropReplaced(entries []entry, overlays []Overlay) []entry {
+// dropReplaced removes the entries that overlay o replaces: those at or below its target, and
+// any non-directory standing where the target needs a parent directory (a symlink such as
+// common -> ../common, which docker alone would send as a dangling link).
+func dropReplaced(entries []entry, o Overlay) []entry {
 	kept := entries[:0:0]
 	for _, e := range entries {
-		replaced := false
-		for _, o := range overlays {
-			if under(e.rel, o.Target) || (!e.info.IsDir() && under(o.Target, e.rel)) {
-				replaced = true
-				break
-			}
+		if under(e.rel, o.Target) || (!e.info.IsDir() && under(o.Target, e.rel)) {
+			continue
 		}
-		if !replaced {
-			kept = append(kept, e)
-		}
+		kept = append(kept, e)
 	}
 	return kept
 }

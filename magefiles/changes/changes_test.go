@@ -22,7 +22,8 @@ func newRepo(t *testing.T, withGit bool) *repo {
 	t.Helper()
 	r := &repo{t: t, root: t.TempDir()}
 	r.tagDir = filepath.Join(r.root, "runpod-x")
-	r.write("runpod-x/Dockerfile", "FROM scratch\n", 0o644)
+	r.write("runpod-x/Dockerfile", "FROM scratch\nCOPY common/ /opt/runpod/\n", 0o644)
+	r.write("runpod-x/.dockerignore", "**/*.log\n", 0o644)
 	r.write("runpod-x/supervisord.conf", "[supervisord]\n", 0o644)
 	r.write("runpod-x/workspace/start.sh", "#!/bin/sh\necho start\n", 0o755)
 	r.write("runpod-x/workspace/setup.sh", "#!/bin/sh\necho setup\n", 0o755)
@@ -91,9 +92,9 @@ func (r *repo) build() map[string]string {
 
 func (r *repo) files() []string {
 	r.t.Helper()
-	files, err := ContextFiles(context.Background(), r.tagDir)
+	files, err := Inputs(r.tagDir)
 	if err != nil {
-		r.t.Fatalf("ContextFiles: %v", err)
+		r.t.Fatalf("Inputs: %v", err)
 	}
 	return files
 }
@@ -215,7 +216,7 @@ func TestDigestsReportAMissingFile(t *testing.T) {
 	}
 }
 
-func TestContextFilesLeaveOutIgnoredFilesAndOtherTags(t *testing.T) {
+func TestInputsLeaveOutDockerignoredFilesAndOtherTags(t *testing.T) {
 	r := newRepo(t, true)
 	r.write("runpod-x/debug.log", "noise\n", 0o644)
 	var got []string
@@ -223,11 +224,12 @@ func TestContextFilesLeaveOutIgnoredFilesAndOtherTags(t *testing.T) {
 		p, _ := filepath.Rel(r.root, f)
 		got = append(got, filepath.ToSlash(p))
 	}
-	want := []string{"common/jupyter.sh", "runpod-x/Dockerfile", "runpod-x/requirements.txt",
+	want := []string{"common/jupyter.sh", "runpod-x/.dockerignore", "runpod-x/Dockerfile",
+		"runpod-x/requirements.txt",
 		"runpod-x/supervisord.conf", "runpod-x/workspace/setup.sh",
 		"runpod-x/workspace/start.sh"}
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("ContextFiles = %v, want %v", got, want)
+		t.Errorf("Inputs = %v, want %v", got, want)
 	}
 }
 

@@ -46,7 +46,7 @@ func TestDetectCommittedChangeSinceTheImage(t *testing.T) {
 	r := newRepo(t, true)
 	image := r.build()
 	built := image[LabelRevision]
-	r.write("runpod-x/Dockerfile", "FROM scratch\nRUN true\n", 0o644)
+	r.write("runpod-x/Dockerfile", "FROM scratch\nCOPY common/ /opt/runpod/\nRUN true\n", 0o644)
 	r.commit("dockerfile")
 	r.write("runpod-x/requirements.txt", "torch\nnumpy\n", 0o644)
 	r.commit("requirements")
@@ -170,7 +170,7 @@ func TestDetectPrefersDigestsWhenContentEqualsTheImage(t *testing.T) {
 
 func TestDetectImageBuiltFromUncommittedChangeThenReverted(t *testing.T) {
 	r := newRepo(t, true)
-	r.write("runpod-x/Dockerfile", "FROM scratch\nRUN experiment\n", 0o644)
+	r.write("runpod-x/Dockerfile", "FROM scratch\nCOPY common/ /opt/runpod/\nRUN experiment\n", 0o644)
 	image := r.build()
 	if image[LabelDirty] != "true" {
 		t.Fatal("image built from an uncommitted change is not marked dirty")
@@ -191,7 +191,7 @@ func TestDetectNotARepository(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(r.root, ".git")); err != nil {
 		t.Fatal(err)
 	}
-	r.write("runpod-x/Dockerfile", "FROM scratch\nRUN true\n", 0o644)
+	r.write("runpod-x/Dockerfile", "FROM scratch\nCOPY common/ /opt/runpod/\nRUN true\n", 0o644)
 
 	ch := r.detect(image)
 	wantChanged(t, ch, map[Kind][]string{Dockerfile: nil})
@@ -249,7 +249,7 @@ func TestDetectWithoutGitInstalled(t *testing.T) {
 	r := newRepo(t, true)
 	image := r.build()
 	files := r.files()
-	r.write("runpod-x/Dockerfile", "FROM scratch\nRUN true\n", 0o644)
+	r.write("runpod-x/Dockerfile", "FROM scratch\nCOPY common/ /opt/runpod/\nRUN true\n", 0o644)
 	t.Setenv("PATH", t.TempDir())
 
 	ch, err := Detect(context.Background(), r.root, r.tagDir, files, image, "", "")
@@ -260,8 +260,8 @@ func TestDetectWithoutGitInstalled(t *testing.T) {
 	if ch.Method != ByDigests || !strings.Contains(ch.Why, "git is not installed") {
 		t.Errorf("method %v why %q", ch.Method, ch.Why)
 	}
-	if _, err := ContextFiles(context.Background(), r.tagDir); err != nil {
-		t.Errorf("ContextFiles without git: %v", err)
+	if _, err := Inputs(r.tagDir); err != nil {
+		t.Errorf("Inputs without git: %v", err)
 	}
 	if _, err := ImageLabels(context.Background(), r.root, r.tagDir, files); err != nil {
 		t.Errorf("ImageLabels without git: %v", err)

@@ -4,17 +4,20 @@
 package changes
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/migdrp/runpod/magefiles/buildcontext"
 )
 
 // LabelPrefix starts every label the tool sets on images and containers.
@@ -97,50 +100,56 @@ func Classify(rel string) Kind {
 	return Other
 }
 
-// ContextFiles lists the build inputs of a tag as absolute paths in a stable order: the files of
-// the tag directory and of the shared common/ directory (when it exists) that git does not
-// ignore, so that a log or cache file lying there is no change. Outside a git repository every
-// file counts.
-func ContextFiles(ctx context.Context, tagDir string) ([]string, error) {
-	root := filepath.Dir(tagDir)
-	var files []string
-	for i, dir := range []string{tagDir, filepath.Join(root, CommonDir)} {
-		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if !d.IsDir() {
-				files = append(files, p)
-			}
-			return nil
-		})
-		// A repository without shared files has no common/ directory.
-		if i == 1 && errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("listing the build inputs under %s: %w", dir, err)
-		}
+// Inputs lists, as absolute paths in a stable order, the files that go into the image of the
+// tag in tagDir: its build context, where .dockerignore applies as docker applies it, and the
+// shared common/ folder of the repository when the Dockerfile copies from it.
+func Inputs(tagDir string) ([]string, error) {
+	rels, err := buildcontext.Files(tagDir)
+	if err != nil {
+		return nil, err
 	}
-
-	// Drop what git ignores; when git cannot tell, keep everything.
-	out, err := newGit(root).run(ctx, append([]string{"ls-files", "--others", "--ignored",
-		"--exclude-standard", "-z", "--"}, scope(root, tagDir, nil)...)...)
-	if err == nil {
-		ignored := map[string]bool{}
-		for _, p := range splitZ(out) {
-			ignored[filepath.Join(root, filepath.FromSlash(p))] = true
+	files := make([]string, 0, len(rels))
+	for _, r := range rels {
+		files = append(files, filepath.Join(tagDir, filepath.FromSlash(r)))
+	}
+	uses, err := CopiesFromCommon(tagDir)
+	if err != nil || !uses {
+		return files, err
+	}
+	common := filepath.Join(filepath.Dir(tagDir), CommonDir)
+	err = filepath.WalkDir(common, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
 		}
-		kept := files[:0]
-		for _, f := range files {
-			if !ignored[f] {
-				kept = append(kept, f)
-			}
+		if !d.IsDir() {
+			files = append(files, p)
 		}
-		files = kept
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing the shared files under %s: %w", common, err)
 	}
 	sort.Strings(files)
 	return files, nil
+}
+
+var copiesCommon = regexp.MustCompile(`(?i)^\s*(COPY|ADD)\b.*\scommon/`)
+
+// CopiesFromCommon tells whether the Dockerfile in tagDir copies from the shared common/
+// folder, which then belongs in its build context.
+func CopiesFromCommon(tagDir string) (bool, error) {
+	f, err := os.Open(filepath.Join(tagDir, "Dockerfile"))
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if copiesCommon.MatchString(sc.Text()) {
+			return true, nil
+		}
+	}
+	return false, sc.Err()
 }
 
 // Digests hashes the given build inputs per kind. files are absolute, or relative to the

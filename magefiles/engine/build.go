@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -48,6 +49,12 @@ func (e *Engine) Build(ctx context.Context, spec BuildSpec) (string, error) {
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("build of %s interrupted: nothing was tagged", spec.Image)
+		}
+		// A failure to pack the context surfaces wrapped in the request's URL, which holds
+		// every label: show the cause alone.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
 		}
 		return "", fmt.Errorf("starting the build of %s: %w", spec.Image, err)
 	}

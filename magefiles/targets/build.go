@@ -1,13 +1,10 @@
 package targets
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -16,10 +13,6 @@ import (
 	"github.com/migdrp/runpod/magefiles/engine"
 	"github.com/migdrp/runpod/magefiles/tags"
 )
-
-// commonDir holds what every image shares; a Dockerfile that copies from common/ gets it in
-// its build context.
-const commonDir = "common"
 
 // buildRequest says how build should run; the update verb fills it from its plan.
 type buildRequest struct {
@@ -58,7 +51,7 @@ func (s *session) buildImage(ctx context.Context, eng *engine.Engine, t tags.Tag
 	image := s.names(t.Name).Image
 
 	// What goes into the image, and the labels that remember it.
-	files, err := s.inputs(t)
+	files, err := changes.Inputs(t.Dir)
 	if err != nil {
 		return err
 	}
@@ -130,13 +123,11 @@ func (s *session) sourceURL(ctx context.Context) string {
 	return u
 }
 
-var copiesCommon = regexp.MustCompile(`(?i)^\s*(COPY|ADD)\b.*\scommon/`)
-
 // overlays adds the shared common/ folder to the context of a tag whose Dockerfile copies
 // from it, with the workspace sync program the images run at start.
 func (s *session) overlays(ctx context.Context, eng *engine.Engine, t tags.Tag) (
 	[]buildcontext.Overlay, error) {
-	uses, err := copiesFromCommon(t)
+	uses, err := changes.CopiesFromCommon(t.Dir)
 	if err != nil || !uses {
 		return nil, err
 	}
@@ -145,25 +136,9 @@ func (s *session) overlays(ctx context.Context, eng *engine.Engine, t tags.Tag) 
 		return nil, err
 	}
 	return []buildcontext.Overlay{
-		{Source: filepath.Join(s.root, commonDir), Target: commonDir},
-		{Source: bin, Target: commonDir + "/bin/runpod-workspace"},
+		{Source: filepath.Join(s.root, changes.CommonDir), Target: changes.CommonDir},
+		{Source: bin, Target: changes.CommonDir + "/bin/runpod-workspace"},
 	}, nil
-}
-
-// copiesFromCommon tells whether the tag's Dockerfile copies from the shared common/ folder.
-func copiesFromCommon(t tags.Tag) (bool, error) {
-	f, err := os.Open(filepath.Join(t.Dir, "Dockerfile"))
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if copiesCommon.MatchString(sc.Text()) {
-			return true, nil
-		}
-	}
-	return false, sc.Err()
 }
 
 func shortID(id string) string {

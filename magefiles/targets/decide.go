@@ -2,13 +2,11 @@ package targets
 
 import (
 	"context"
-	"io/fs"
 	"os"
 	"path/filepath"
 
 	"github.com/moby/moby/client"
 
-	"github.com/migdrp/runpod/magefiles/buildcontext"
 	"github.com/migdrp/runpod/magefiles/changes"
 	"github.com/migdrp/runpod/magefiles/engine"
 	"github.com/migdrp/runpod/magefiles/envfile"
@@ -17,41 +15,13 @@ import (
 	"github.com/migdrp/runpod/magefiles/workspace"
 )
 
-// inputs lists, as absolute paths, the files that go into the tag's image: the tag's build
-// context and, when its Dockerfile copies from it, the shared common/ folder.
-func (s *session) inputs(t tags.Tag) ([]string, error) {
-	rels, err := buildcontext.Files(t.Dir)
-	if err != nil {
-		return nil, err
-	}
-	files := make([]string, 0, len(rels))
-	for _, r := range rels {
-		files = append(files, filepath.Join(t.Dir, filepath.FromSlash(r)))
-	}
-	uses, err := copiesFromCommon(t)
-	if err != nil || !uses {
-		return files, err
-	}
-	err = filepath.WalkDir(filepath.Join(s.root, commonDir),
-		func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if !d.IsDir() {
-				files = append(files, p)
-			}
-			return nil
-		})
-	return files, err
-}
-
 // examine compares the tag's files and env file with what its image and container were made
 // from, and says what exists in the engine.
 func (s *session) examine(ctx context.Context, eng *engine.Engine, t tags.Tag) (
 	changes.Changes, plan.State, error) {
 	n := s.names(t.Name)
 	var st plan.State
-	files, err := s.inputs(t)
+	files, err := changes.Inputs(t.Dir)
 	if err != nil {
 		return changes.Changes{}, st, err
 	}

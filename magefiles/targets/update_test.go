@@ -1,6 +1,8 @@
 package targets
 
 import (
+	"github.com/moby/moby/client"
+
 	"context"
 	"os/exec"
 	"path/filepath"
@@ -188,4 +190,45 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestBuildAddsCommonAndTheSyncProgram: a Dockerfile that copies from common/ gets the shared
+// folder and the runpod-workspace program in its context, and nothing else from the root.
+func TestBuildAddsCommonAndTheSyncProgram(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	mustWrite(t, filepath.Join(f.root, "common", "lib", "log.sh"), "log() { echo \"$@\"; }\n")
+	mustWrite(t, filepath.Join(f.root, "unrelated", "big.bin"), "not for the image\n")
+	appendFile(t, filepath.Join(f.tag.Dir, "Dockerfile"), "COPY common/ /opt/runpod/\n")
+
+	if err := f.session().build(ctx, f.tag); err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	created, err := f.eng.API.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Image: f.names().Image})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_, _ = f.eng.API.ContainerRemove(context.Background(), created.ID,
+			client.ContainerRemoveOptions{Force: true})
+	}()
+	for path, exec := range map[string]bool{"/opt/runpod/lib/log.sh": false,
+		"/opt/runpod/bin/runpod-workspace": true} {
+		st, err := f.eng.API.ContainerStatPath(ctx, created.ID,
+			client.ContainerStatPathOptions{Path: path})
+		if err != nil {
+			t.Fatalf("%s missing from the image: %v", path, err)
+		}
+		if exec && st.Stat.Mode&0o111 == 0 {
+			t.Errorf("%s is not executable: %v", path, st.Stat.Mode)
+		}
+	}
+	for _, path := range []string{"/opt/runpod/unrelated", "/unrelated"} {
+		if _, err := f.eng.API.ContainerStatPath(ctx, created.ID,
+			client.ContainerStatPathOptions{Path: path}); err == nil {
+			t.Errorf("%s reached the image", path)
+		}
+	}
 }

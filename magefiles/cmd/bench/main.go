@@ -33,6 +33,7 @@ import (
 func main() {
 	rounds := flag.Int("rounds", 3, "how many times each measurement is repeated")
 	keep := flag.Bool("keep", false, "leave the copy, containers, volumes and images in place")
+	verbose := flag.Bool("v", false, "copy the output of every command to stderr")
 	flag.Parse()
 	logrus.SetOutput(os.Stderr)
 	logrus.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true})
@@ -44,16 +45,16 @@ func main() {
 	// Ctrl-C stops the running command; the clean-up still runs.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *rounds, *keep); err != nil {
+	if err := run(ctx, *rounds, *keep, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
 // run sets the copy up, takes every measurement and prints the report.
-func run(ctx context.Context, rounds int, keep bool) (err error) {
+func run(ctx context.Context, rounds int, keep, verbose bool) (err error) {
 	started := time.Now()
-	b, err := setUp(ctx, rounds)
+	b, err := setUp(ctx, rounds, verbose)
 	if err != nil {
 		return err
 	}

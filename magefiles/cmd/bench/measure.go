@@ -46,6 +46,7 @@ func (b *bench) timeRounds(ctx context.Context, what string, probes []probe) ([]
 				return nil, err
 			}
 			results[i].values = append(results[i].values, time.Since(started).Seconds())
+			b.remember(ctx)
 		}
 	}
 	return results, nil
@@ -70,6 +71,7 @@ func (b *bench) measureBuild(ctx context.Context) ([]result, error) {
 	if _, err := b.command(ctx, b.repo, "docker", "build", "-t", b.cliImage, tagDir); err != nil {
 		return nil, err
 	}
+	b.remember(ctx)
 
 	logrus.Info("build when nothing changed: measuring")
 	return b.timeRounds(ctx, "build, nothing changed", []probe{

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,12 +34,13 @@ const (
 
 // bench is one benchmark run: the copy of the repository and the names of all it creates.
 type bench struct {
-	rounds int
-	source string // the repository the copy is cloned from
-	dir    string // temporary folder holding the copy, the mage binary and the tool's state
-	repo   string // the copy
-	mage   string // the compiled mage binary
-	env    []string
+	rounds  int
+	verbose bool   // copy every command's output to stderr
+	source  string // the repository the copy is cloned from
+	dir     string // temporary folder holding the copy, the mage binary and the tool's state
+	repo    string // the copy
+	mage    string // the compiled mage binary
+	env     []string
 
 	imageRepo string // IMAGE_REPO of the run, unique to it
 	eng       *engine.Engine
@@ -47,18 +49,22 @@ type bench struct {
 	rootImg   string     // image of the documented docker build at the repository root
 	manual    manualRun  // container, volume and image of the documented update sequence
 	port      int        // the fixture app's port, published by the tool on the same number
+	made      []string   // IDs of the images the run tagged, superseded ones included
 }
 
 // manualRun names what the documented manual sequence works on, apart from the tool's.
 type manualRun struct {
 	container, volume, image string
-	port                     int // host port the container's app port is published on
+	// base is a copy of the base image under another ID, so the manual builds never reuse
+	// layers the tool's builds made, as on a machine where only one of the two is used.
+	base string
+	port int // host port the container's app port is published on
 }
 
 // setUp clones the repository with a fixture tag into a temporary folder, compiles mage and
 // makes the base image. On failure it removes what it made.
-func setUp(ctx context.Context, rounds int) (*bench, error) {
-	b := &bench{rounds: rounds}
+func setUp(ctx context.Context, rounds int, verbose bool) (*bench, error) {
+	b := &bench{rounds: rounds, verbose: verbose}
 	if err := b.connect(ctx); err != nil {
 		return nil, err
 	}
@@ -111,7 +117,8 @@ func (b *bench) name(ctx context.Context) error {
 	b.cliImage = b.imageRepo + ":docker-build"
 	b.rootImg = b.imageRepo + ":docker-build-root"
 	b.manual = manualRun{container: "runpod-bench-manual-" + suffix,
-		volume: "bench-manual-" + suffix + "_workspace", image: b.imageRepo + ":manual"}
+		volume: "bench-manual-" + suffix + "_workspace", image: b.imageRepo + ":manual",
+		base: b.imageRepo + ":manual-base"}
 	exists, err := b.eng.VolumeExists(ctx, b.names.Volume)
 	if err != nil {
 		return err
@@ -220,13 +227,7 @@ func (b *bench) tearDown() error {
 				failed = append(failed, "volume "+v)
 			}
 		}
-		for _, img := range []string{b.names.Image, b.cliImage, b.rootImg, b.manual.image} {
-			_, err := b.eng.API.ImageRemove(ctx, img, client.ImageRemoveOptions{Force: true,
-				PruneChildren: true})
-			if img != "" && err != nil && !engine.IsNotFound(err) {
-				failed = append(failed, "image "+img)
-			}
-		}
+		failed = append(failed, b.removeImages(ctx)...)
 		_ = b.eng.Close()
 	}
 	if b.dir != "" {
@@ -240,12 +241,50 @@ func (b *bench) tearDown() error {
 	return nil
 }
 
+// remember notes the IDs the run's image names point at now, so that images a later build
+// supersedes are removed at the end too.
+func (b *bench) remember(ctx context.Context) {
+	for _, name := range b.imageNames() {
+		res, err := b.eng.API.ImageInspect(ctx, name)
+		if err == nil && !slices.Contains(b.made, res.ID) {
+			b.made = append(b.made, res.ID)
+		}
+	}
+}
+
+func (b *bench) imageNames() []string {
+	return []string{b.names.Image, b.cliImage, b.rootImg, b.manual.image, b.manual.base}
+}
+
+// removeImages removes the images the run made with the untagged layers only they used. A
+// parent goes only after its children, so what fails once is tried again after the rest.
+func (b *bench) removeImages(ctx context.Context) []string {
+	left := slices.Concat(b.made, b.imageNames())
+	slices.Reverse(left)
+	for pass := 0; pass < 2 && len(left) > 0; pass++ {
+		var again []string
+		for _, img := range left {
+			_, err := b.eng.API.ImageRemove(ctx, img, client.ImageRemoveOptions{Force: true,
+				PruneChildren: true})
+			if img != "" && err != nil && !engine.IsNotFound(err) {
+				again = append(again, img)
+			}
+		}
+		left = again
+	}
+	failed := make([]string, 0, len(left))
+	for _, img := range left {
+		failed = append(failed, "image "+img)
+	}
+	return failed
+}
+
 // describeLeftovers says what -keep left, so it can be inspected and removed by hand.
 func (b *bench) describeLeftovers() {
 	logrus.Infof("kept %s (copy in %s)", b.dir, b.repo)
-	logrus.Infof("kept containers %s, %s; volumes %s, %s; images %s, %s, %s, %s",
+	logrus.Infof("kept containers %s, %s; volumes %s, %s; images %s",
 		b.names.Container, b.manual.container, b.names.Volume, b.manual.volume,
-		b.names.Image, b.cliImage, b.rootImg, b.manual.image)
+		strings.Join(b.imageNames(), ", "))
 	if b.eng != nil {
 		_ = b.eng.Close()
 	}
@@ -259,6 +298,9 @@ func (b *bench) command(ctx context.Context, dir, name string, args ...string) (
 	cmd.Dir = dir
 	cmd.Env = b.env
 	out, err := cmd.CombinedOutput()
+	if b.verbose {
+		fmt.Fprintf(os.Stderr, "$ %s %s\n%s", name, strings.Join(args, " "), out)
+	}
 	if err != nil {
 		return out, fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, tail(out))
 	}
