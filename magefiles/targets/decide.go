@@ -77,7 +77,11 @@ func (s *session) buildDecision(ctx context.Context, t tags.Tag, force bool, noC
 	if err != nil {
 		return buildRequest{}, "", err
 	}
-	s.log.Debugf("changes: %s", ch.Why)
+	if ch.Method == changes.ByDigests {
+		s.log.Infof("changes: %s", ch.Why)
+	} else {
+		s.log.Debugf("changes: %s", ch.Why)
+	}
 	p := plan.Decide(ch, st, plan.Overrides{NoCache: noCache})
 	for _, o := range p.Overrides {
 		s.log.Infof("override: %s", o)

@@ -3,8 +3,6 @@ package targets
 import (
 	"context"
 	"fmt"
-	"os/exec"
-	"strings"
 
 	"github.com/migdrp/runpod/magefiles/changes"
 	"github.com/migdrp/runpod/magefiles/engine"
@@ -59,17 +57,16 @@ func (s *session) plan(ctx context.Context, t tags.Tag) error {
 
 // printGitStatus shows the uncommitted changes of the tag's files.
 func (s *session) printGitStatus(ctx context.Context, t tags.Tag) error {
-	out, err := exec.CommandContext(ctx, "git", "-C", s.root, "status", "--short", "--",
-		rel(s.root, t.Dir), changes.CommonDir).Output()
+	files, err := s.uncommitted(ctx, t)
 	if err != nil {
-		return fmt.Errorf("git cannot tell either: %v", err)
+		return err
 	}
-	if strings.TrimSpace(string(out)) == "" {
-		fmt.Fprintf(s.stdout, "no uncommitted changes in %s\n", rel(s.root, t.Dir))
-		return nil
+	if files == "" {
+		files = "none"
 	}
-	_, err = s.stdout.Write(out)
-	return err
+	fmt.Fprintf(s.stdout, "uncommitted changes in %s and %s: %s\n", rel(s.root, t.Dir),
+		changes.CommonDir, files)
+	return nil
 }
 
 // update carries the plan out: build first while the old container runs, so a failed build

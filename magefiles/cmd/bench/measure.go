@@ -104,11 +104,10 @@ func (b *bench) measureContext(ctx context.Context) ([]result, error) {
 	if err != nil {
 		return nil, err
 	}
-	tool := result{what: "build context, 1 GiB elsewhere", method: "this tool", unit: bytesSent,
+	tool := result{what: "build context, 1 GiB elsewhere", method: "this tool", unit: byteCount,
 		note: fmt.Sprintf("exact: the tar of %s/ (%d files)", tagDir, st.Files)}
 	docker := result{what: "build context, 1 GiB elsewhere",
-		method: "`docker build -f runpod-bench/Dockerfile .` at the root", unit: bytesSent,
-		note: "as the docker CLI reports it (decimal units, rounded)"}
+		method: "`docker build -f runpod-bench/Dockerfile .` at the root", unit: byteCount}
 	sendTime := result{what: "build context, 1 GiB elsewhere",
 		method: "time of that `docker build`", unit: seconds,
 		note: "until it fails at `COPY workspace/`: the Dockerfile expects its own folder " +
@@ -117,10 +116,11 @@ func (b *bench) measureContext(ctx context.Context) ([]result, error) {
 	logrus.Info("build context: measuring the documented docker build at the root")
 	for round := 0; round < b.rounds; round++ {
 		started := time.Now()
-		sent, err := b.rootBuild(ctx)
+		sent, printed, err := b.rootBuild(ctx)
 		if err != nil {
 			return nil, err
 		}
+		docker.note = "the docker CLI printed \"" + printed + "\" (decimal units, rounded)"
 		sendTime.values = append(sendTime.values, time.Since(started).Seconds())
 		docker.values = append(docker.values, sent)
 		tool.values = append(tool.values, float64(st.Bytes))
@@ -133,8 +133,9 @@ var sendingContext = regexp.MustCompile(`Sending build context to Docker daemon\
 	`([kMGT]?B)`)
 
 // rootBuild runs the documented build at the repository root and returns the bytes the CLI
-// says it sent. The build itself may fail; only a missing report is an error.
-func (b *bench) rootBuild(ctx context.Context) (float64, error) {
+// says it sent, and how it printed them. The build itself may fail; only a missing report is
+// an error.
+func (b *bench) rootBuild(ctx context.Context) (float64, string, error) {
 	out, err := b.command(ctx, b.repo, "docker", "build", "-t", b.rootImg,
 		"-f", tagDir+"/Dockerfile", ".")
 	all := sendingContext.FindAllStringSubmatch(string(out), -1)
@@ -142,15 +143,15 @@ func (b *bench) rootBuild(ctx context.Context) (float64, error) {
 		if err == nil {
 			err = errors.New("no context size in its output")
 		}
-		return 0, fmt.Errorf("docker build at the root: %w", err)
+		return 0, "", fmt.Errorf("docker build at the root: %w", err)
 	}
 	last := all[len(all)-1]
 	n, perr := strconv.ParseFloat(last[1], 64)
 	if perr != nil {
-		return 0, fmt.Errorf("reading %q: %w", last[0], perr)
+		return 0, "", fmt.Errorf("reading %q: %w", last[0], perr)
 	}
 	scale := map[string]float64{"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}
-	return n * scale[last[2]], nil
+	return n * scale[last[2]], last[1] + last[2], nil
 }
 
 // allocate makes a file of size bytes that takes real disk space, as downloaded models do.

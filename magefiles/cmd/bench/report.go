@@ -17,7 +17,7 @@ type unit int
 
 const (
 	seconds unit = iota
-	bytesSent
+	byteCount
 )
 
 // result is one line of the table: what was measured, by which method, one value per round.
@@ -45,7 +45,7 @@ func (r result) spread() (median, lo, hi float64) {
 }
 
 func (r result) format(v float64) string {
-	if r.unit == bytesSent {
+	if r.unit == byteCount {
 		return humanBytes(v)
 	}
 	return fmt.Sprintf("%.2f s", v)

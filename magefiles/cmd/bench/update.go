@@ -241,9 +241,9 @@ func updateResults(rounds []updateRound) []result {
 			func(r updateRound) float64 { return r.manualBuildSecs }),
 		line("… of which `docker stop`", "waits 10 s: the fixture's PID 1 ignores SIGTERM "+
 			"(the tool waits 3 s)", seconds, func(r updateRound) float64 { return r.stopSecs }),
-		line("user data kept: this tool", written, bytesSent,
+		line("user data kept: this tool", written, byteCount,
 			func(r updateRound) float64 { return float64(r.toolKept) }),
-		line("user data kept: documented", written, bytesSent,
+		line("user data kept: documented", written, byteCount,
 			func(r updateRound) float64 { return float64(r.manualKept) }),
 	}
 }
