@@ -24,7 +24,6 @@ type BuildSpec struct {
 	Context   io.Reader         // an uncompressed tar whose root holds the Dockerfile
 	NoCache   bool              // build every step again
 	BuildArgs map[string]string // only names the Dockerfile declares; never secrets
-	Labels    map[string]string // added to the image config
 	Out       io.Writer         // where the build output streams, like docker build prints it
 }
 
@@ -43,7 +42,6 @@ func (e *Engine) Build(ctx context.Context, spec BuildSpec) (string, error) {
 		ForceRemove: true,
 		Dockerfile:  "Dockerfile",
 		BuildArgs:   args,
-		Labels:      spec.Labels,
 		Version:     build.BuilderV1,
 	})
 	if err != nil {

@@ -3,8 +3,11 @@ package targets
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,6 +69,12 @@ func (s *session) buildImage(ctx context.Context, eng *engine.Engine, t tags.Tag
 	if err != nil {
 		return err
 	}
+	dockerfile, err := labelledDockerfile(t, labels)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(filepath.Dir(dockerfile))
+	overlays = append(overlays, buildcontext.Overlay{Source: dockerfile, Target: "Dockerfile"})
 
 	// The build itself, streamed like docker build prints it.
 	args := map[string]string{}
@@ -84,7 +93,7 @@ func (s *session) buildImage(ctx context.Context, eng *engine.Engine, t tags.Tag
 	body, stats := buildcontext.Reader(t.Dir, overlays)
 	defer body.Close()
 	id, err := eng.Build(ctx, engine.BuildSpec{Image: image, Context: body,
-		NoCache: req.noCache, BuildArgs: args, Labels: labels, Out: s.stdout})
+		NoCache: req.noCache, BuildArgs: args, Out: s.stdout})
 	if err != nil {
 		return err
 	}
@@ -92,6 +101,43 @@ func (s *session) buildImage(ctx context.Context, eng *engine.Engine, t tags.Tag
 	s.log.Infof("built %s (%s) in %s, context %d files, %s", image, shortID(id),
 		time.Since(started).Round(100*time.Millisecond), st.Files, humanBytes(st.Bytes))
 	return nil
+}
+
+// labelledDockerfile writes the tag's Dockerfile with one LABEL instruction appended and
+// returns its path. The classic builder turns the labels of the build API into one step per
+// label, each a container commit, and the changing creation time defeats the cache of every
+// step after it; a single final instruction costs one step.
+func labelledDockerfile(t tags.Tag, labels map[string]string) (string, error) {
+	src, err := os.ReadFile(filepath.Join(t.Dir, "Dockerfile"))
+	if err != nil {
+		return "", err
+	}
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.Write(src)
+	if len(src) > 0 && src[len(src)-1] != '\n' {
+		b.WriteByte('\n')
+	}
+	b.WriteString("# What this image was built from, added by the build tool.\nLABEL")
+	for _, k := range keys {
+		fmt.Fprintf(&b, " \\\n    %s=%s", k, strconv.Quote(labels[k]))
+	}
+	b.WriteByte('\n')
+
+	dir, err := os.MkdirTemp("", "runpod-dockerfile-")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "Dockerfile")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		_ = os.RemoveAll(dir)
+		return "", err
+	}
+	return path, nil
 }
 
 // ociLabels are the standard labels of the OCI image spec.

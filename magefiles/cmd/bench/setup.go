@@ -112,21 +112,24 @@ func (b *bench) connect(ctx context.Context) error {
 // tool names a tag's volume after the tag alone, so an existing one stops the run.
 func (b *bench) name(ctx context.Context) error {
 	suffix := randomSuffix()
-	b.imageRepo = "runpod-bench-" + suffix + "/runpod"
-	b.names = tags.NamesFor(b.imageRepo, tagName)
-	b.cliImage = b.imageRepo + ":docker-build"
-	b.rootImg = b.imageRepo + ":docker-build-root"
-	b.manual = manualRun{container: "runpod-bench-manual-" + suffix,
-		volume: "bench-manual-" + suffix + "_workspace", image: b.imageRepo + ":manual",
-		base: b.imageRepo + ":manual-base"}
-	exists, err := b.eng.VolumeExists(ctx, b.names.Volume)
+	repo := "runpod-bench-" + suffix + "/runpod"
+	names := tags.NamesFor(repo, tagName)
+	exists, err := b.eng.VolumeExists(ctx, names.Volume)
 	if err != nil {
 		return err
 	}
 	if exists {
 		return fmt.Errorf("volume %s exists already (another benchmark running, or left by "+
-			"-keep); remove it first", b.names.Volume)
+			"-keep); remove it first", names.Volume)
 	}
+
+	// From here on the names are the run's own, and the clean-up removes what has them.
+	b.imageRepo, b.names = repo, names
+	b.cliImage = repo + ":docker-build"
+	b.rootImg = repo + ":docker-build-root"
+	b.manual = manualRun{container: "runpod-bench-manual-" + suffix,
+		volume: "bench-manual-" + suffix + "_workspace", image: repo + ":manual",
+		base: repo + ":manual-base"}
 	if b.port, err = freePort(); err != nil {
 		return err
 	}
@@ -216,14 +219,14 @@ func (b *bench) tearDown() error {
 	defer cancel()
 	var failed []string
 	if b.eng != nil {
-		for _, c := range []string{b.names.Container, b.manual.container} {
-			if c != "" && b.eng.Remove(ctx, c) != nil {
+		for _, c := range nonEmpty(b.names.Container, b.manual.container) {
+			if b.eng.Remove(ctx, c) != nil {
 				failed = append(failed, "container "+c)
 			}
 		}
-		for _, v := range []string{b.names.Volume, b.manual.volume} {
+		for _, v := range nonEmpty(b.names.Volume, b.manual.volume) {
 			_, err := b.eng.API.VolumeRemove(ctx, v, client.VolumeRemoveOptions{Force: true})
-			if v != "" && err != nil && !engine.IsNotFound(err) {
+			if err != nil && !engine.IsNotFound(err) {
 				failed = append(failed, "volume "+v)
 			}
 		}
@@ -259,14 +262,14 @@ func (b *bench) imageNames() []string {
 // removeImages removes the images the run made with the untagged layers only they used. A
 // parent goes only after its children, so what fails once is tried again after the rest.
 func (b *bench) removeImages(ctx context.Context) []string {
-	left := slices.Concat(b.made, b.imageNames())
+	left := nonEmpty(slices.Concat(b.made, b.imageNames())...)
 	slices.Reverse(left)
 	for pass := 0; pass < 2 && len(left) > 0; pass++ {
 		var again []string
 		for _, img := range left {
 			_, err := b.eng.API.ImageRemove(ctx, img, client.ImageRemoveOptions{Force: true,
 				PruneChildren: true})
-			if img != "" && err != nil && !engine.IsNotFound(err) {
+			if err != nil && !engine.IsNotFound(err) {
 				again = append(again, img)
 			}
 		}
@@ -328,6 +331,11 @@ func copyTree(src, dst, old, new string) error {
 		content = bytes.ReplaceAll(content, []byte(old), []byte(new))
 		return os.WriteFile(target, content, fi.Mode().Perm())
 	})
+}
+
+// nonEmpty drops the names a run that failed early never set.
+func nonEmpty(names ...string) []string {
+	return slices.DeleteFunc(names, func(s string) bool { return s == "" })
 }
 
 func randomSuffix() string {
