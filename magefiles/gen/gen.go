@@ -49,8 +49,8 @@ var verbs = []verb{
 		Doc: "Backs up, checks, then removes the {{.Tag}}_workspace volume (asks first; " +
 			"YES=1 without a terminal)."},
 	{Namespace: "RestoreVolume", Env: "IMAGE_REPO, YES, DOCKER_HOST", Arg: "archive",
-		Doc: "Puts a backup archive back into the {{.Tag}}_workspace volume (an empty one " +
-			"unless YES=1)."},
+		Doc: "Puts a backup archive (or latest) back into the {{.Tag}}_workspace volume, an " +
+			"empty one unless YES=1."},
 	{Namespace: "Clean", Env: "IMAGE_REPO, YES, BACKUP, BACKUP_DIR, DOCKER_HOST",
 		Doc: "Removes the {{.Tag}} container, volume (after a verified backup) and image."},
 	{Namespace: "Push", Env: "IMAGE_REPO, REGISTRY_USERNAME, REGISTRY_PASSWORD, DOCKER_CONFIG",

@@ -88,7 +88,7 @@ func TestLifecycleKeepsUserDataThroughResetAndRestore(t *testing.T) {
 	}
 
 	// Restore brings the file back.
-	if err := f.session().restoreVolume(ctx, f.tag, archives[0]); err != nil {
+	if err := f.session().restoreVolume(ctx, f.tag, "latest"); err != nil {
 		t.Fatalf("restoreVolume: %v", err)
 	}
 	if got := f.volumeFiles(ctx)["models/user.safetensors"]; got != "weights" {

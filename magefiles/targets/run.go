@@ -90,6 +90,8 @@ func (s *session) startContainer(ctx context.Context, eng *engine.Engine, t tags
 	}
 	s.log.Infof("starting %s from %s (volume %s, ports %s)", n.Container, n.Image, n.Volume,
 		portList(spec))
+	s.log.Debugf("environment from %s: %s", rel(s.root, env.Path),
+		strings.Join(env.MaskedEnv(), " "))
 
 	redact := env.Redactor()
 	if detach {

@@ -104,14 +104,14 @@ func (ResetVolume) Fluxgym(ctx context.Context) error {
 	return with(ctx, "fluxgym", (*session).resetVolume)
 }
 
-// Comfyui puts a backup archive back into the comfyui_workspace volume (an empty one unless YES=1).
+// Comfyui puts a backup archive (or latest) back into the comfyui_workspace volume, an empty one unless YES=1.
 //
 // Environment: IMAGE_REPO, YES, DOCKER_HOST.
 func (RestoreVolume) Comfyui(ctx context.Context, archive string) error {
 	return withArg(ctx, "comfyui", archive, (*session).restoreVolume)
 }
 
-// Fluxgym puts a backup archive back into the fluxgym_workspace volume (an empty one unless YES=1).
+// Fluxgym puts a backup archive (or latest) back into the fluxgym_workspace volume, an empty one unless YES=1.
 //
 // Environment: IMAGE_REPO, YES, DOCKER_HOST.
 func (RestoreVolume) Fluxgym(ctx context.Context, archive string) error {

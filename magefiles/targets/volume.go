@@ -58,8 +58,8 @@ func (s *session) backupAndRemoveVolume(ctx context.Context, eng *engine.Engine,
 		if err != nil {
 			return fmt.Errorf("backup of %s failed, the volume is untouched: %w", n.Volume, err)
 		}
-		s.log.Infof("backup %s verified: %d files, %s", rel(s.root, res.Path), res.Files,
-			humanBytes(res.Bytes))
+		s.log.Infof("backup %s verified: %d files, %s; `mage restoreVolume:%s latest` puts "+
+			"it back", rel(s.root, res.Path), res.Files, humanBytes(res.Bytes), t.Name)
 	}
 	if err := eng.RemoveVolume(ctx, n.Volume); err != nil {
 		return err
@@ -68,7 +68,8 @@ func (s *session) backupAndRemoveVolume(ctx context.Context, eng *engine.Engine,
 	return nil
 }
 
-// restoreVolume puts archive back into the tag's volume, which must be empty unless YES=1.
+// restoreVolume puts archive ("latest" for the newest backup of the tag) back into the tag's
+// volume, which must be empty unless YES=1.
 func (s *session) restoreVolume(ctx context.Context, t tags.Tag, archive string) error {
 	eng, err := s.engine(ctx)
 	if err != nil {
@@ -87,7 +88,12 @@ func (s *session) restoreVolume(ctx context.Context, t tags.Tag, archive string)
 	if err != nil {
 		return err
 	}
-	if !filepath.IsAbs(archive) {
+	if archive == "latest" {
+		if archive, err = backup.Latest(s.backupDir(), t.Name); err != nil {
+			return fmt.Errorf("no backup of %s in %s: %w", t.Name, rel(s.root, s.backupDir()),
+				err)
+		}
+	} else if !filepath.IsAbs(archive) {
 		archive = filepath.Join(s.root, archive)
 	}
 	s.log.Infof("restoring %s into volume %s", rel(s.root, archive), n.Volume)
