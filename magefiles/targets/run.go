@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/migdrp/runpod/magefiles/changes"
@@ -62,10 +61,14 @@ func (s *session) refuseRunning(ctx context.Context, eng *engine.Engine, t tags.
 		return err
 	}
 	if st.Running {
-		return fmt.Errorf("container %s is already running; stop it with `mage stop:%s` or "+
-			"follow it with `mage logs:%s`", n.Container, t.Name, t.Name)
+		return alreadyRunning(n, t)
 	}
 	return nil
+}
+
+func alreadyRunning(n tags.Names, t tags.Tag) error {
+	return fmt.Errorf("container %s is already running; stop it with `mage stop:%s` or "+
+		"follow it with `mage logs:%s`", n.Container, t.Name, t.Name)
 }
 
 // startContainer creates the container and runs it, detached or in the foreground.
@@ -82,8 +85,7 @@ func (s *session) startContainer(ctx context.Context, eng *engine.Engine, t tags
 
 	id, err := eng.Create(ctx, spec)
 	if errors.Is(err, engine.ErrRunning) {
-		return fmt.Errorf("container %s is already running; stop it with `mage stop:%s` or "+
-			"follow it with `mage logs:%s`", n.Container, t.Name, t.Name)
+		return alreadyRunning(n, t)
 	}
 	if err != nil {
 		return err
@@ -236,22 +238,6 @@ func portList(spec engine.RunSpec) string {
 		b = append(b, spec.BindAddress+":"+p.Port())
 	}
 	return strings.Join(b, ", ")
-}
-
-// lockTag makes a second run of the same container on this machine fail at once instead of
-// racing the first one to create it.
-func lockTag(container string) (func(), error) {
-	path := filepath.Join(os.TempDir(), "runpod-mage-"+container+".lock")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("another run of %s is in progress on this machine; wait for it "+
-			"or stop it", container)
-	}
-	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); _ = f.Close() }, nil
 }
 
 func rel(root, p string) string {

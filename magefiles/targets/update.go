@@ -73,6 +73,11 @@ func (s *session) printGitStatus(ctx context.Context, t tags.Tag) error {
 // touches nothing; then stop, back up and reset the volume if planned, seed or sync it, and
 // start the container detached.
 func (s *session) update(ctx context.Context, t tags.Tag) error {
+	unlock, err := lockTag(s.names(t.Name).Container)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	eng, err := s.engine(ctx)
 	if err != nil {
 		return err
