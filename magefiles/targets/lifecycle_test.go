@@ -44,6 +44,18 @@ func TestLifecycleKeepsUserDataThroughResetAndRestore(t *testing.T) {
 	if files["hello.txt"] != "template\n" || files[".runpod-manifest.json"] == "" {
 		t.Fatalf("first run did not seed the volume with its manifest: %v", keys(files))
 	}
+	var status syncBuffer
+	st := f.session()
+	st.stdout = &status
+	if err := st.status(ctx); err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	for _, want := range []string{f.tag.Name, "image: built", "container: running",
+		"127.0.0.1:" + itoa(f.port), "volume: present"} {
+		if !strings.Contains(status.String(), want) {
+			t.Errorf("status lacks %q: %s", want, status.String())
+		}
+	}
 	envPath := filepath.Join(f.root, "envs", "runpod-"+f.tag.Name+".env")
 	if st, err := os.Stat(envPath); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("env file not created from the example with mode 0600: %v", err)
