@@ -4,8 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"path"
@@ -14,7 +12,6 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
 	"github.com/sirupsen/logrus"
 )
@@ -30,8 +27,6 @@ const (
 	volAccessMountPoint = "/workspace"
 	// volAccessLabel marks access containers, so leftovers of a killed run can be recognised.
 	volAccessLabel = "runpod-mage.volume-access"
-	// volAccessCleanupTimeout bounds the clean-up after a cancel: Mage allows about 5 s.
-	volAccessCleanupTimeout = 4 * time.Second
 )
 
 // VolumeExists reports whether the engine has a volume of that name.
@@ -271,50 +266,16 @@ func (e *Engine) VolumeSize(ctx context.Context, name string) (int64, error) {
 		cerrdefs.ErrNotFound.WithMessage("volume "+name+" does not exist"))
 }
 
-// volAccessWith creates an access container with the volume mounted, runs fn with its ID and
-// removes the container afterwards, also when fn fails or ctx is cancelled.
+// volAccessWith runs fn with the ID of a never-started access container that mounts the
+// volume, and removes the container afterwards.
 func (e *Engine) volAccessWith(ctx context.Context, volume string,
-	fn func(ctx context.Context, id string) error) (err error) {
+	fn func(ctx context.Context, id string) error) error {
 	if err := e.volAccessEnsureImage(ctx); err != nil {
 		return err
 	}
-	suffix := make([]byte, 4)
-	_, _ = rand.Read(suffix)
-	res, err := e.API.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Name: "runpod-mage-volume-access-" + hex.EncodeToString(suffix),
-		Config: &container.Config{
-			Image:           VolumeAccessImage,
-			Labels:          map[string]string{volAccessLabel: "1"},
-			NetworkDisabled: true,
-		},
-		HostConfig: &container.HostConfig{
-			NetworkMode: "none",
-			Mounts: []mount.Mount{{
-				Type:   mount.TypeVolume,
-				Source: volume,
-				Target: volAccessMountPoint,
-				// Never copy the image's folder into an empty volume: that would change the
-				// owner and mode of the volume's root.
-				VolumeOptions: &mount.VolumeOptions{NoCopy: true},
-			}},
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("creating access container for volume %s: %w", volume, err)
-	}
-	defer func() {
-		// A fresh context: the caller's may be cancelled already.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), volAccessCleanupTimeout)
-		defer cancel()
-		_, rerr := e.API.ContainerRemove(cctx, res.ID, client.ContainerRemoveOptions{Force: true})
-		if rerr != nil && !IsNotFound(rerr) {
-			logrus.Warnf("could not remove access container %s: %v", res.ID[:12], rerr)
-			if err == nil {
-				err = fmt.Errorf("removing access container %s: %w", res.ID[:12], rerr)
-			}
-		}
-	}()
-	return fn(ctx, res.ID)
+	return e.WithVolumeContainer(ctx, VolumeContainer{Name: "runpod-mage-volume-access",
+		Image: VolumeAccessImage, Volume: volume, Labels: map[string]string{volAccessLabel: "1"}},
+		fn)
 }
 
 // volAccessEnsureImage imports the access image unless the engine has it. It is built from a
@@ -343,19 +304,5 @@ func (e *Engine) volAccessEnsureImage(ctx context.Context) error {
 	}
 
 	// The image never runs; CMD only satisfies container creation.
-	res, err := e.API.ImageImport(ctx,
-		client.ImageImportSource{Source: &rootfs, SourceName: "-"}, VolumeAccessImage,
-		client.ImageImportOptions{Changes: []string{`CMD ["/none"]`}})
-	if err != nil {
-		return fmt.Errorf("importing %s: %w", VolumeAccessImage, err)
-	}
-	defer res.Close()
-	if _, err := io.Copy(io.Discard, res); err != nil {
-		return fmt.Errorf("importing %s: %w", VolumeAccessImage, err)
-	}
-	// The engine reports import failures inside the stream; the image is the proof.
-	if _, err := e.API.ImageInspect(ctx, VolumeAccessImage); err != nil {
-		return fmt.Errorf("importing %s: %w", VolumeAccessImage, err)
-	}
-	return nil
+	return e.ImportImage(ctx, VolumeAccessImage, &rootfs, `CMD ["/none"]`)
 }

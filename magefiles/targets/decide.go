@@ -5,8 +5,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/moby/moby/client"
-
 	"github.com/migdrp/runpod/magefiles/changes"
 	"github.com/migdrp/runpod/magefiles/engine"
 	"github.com/migdrp/runpod/magefiles/envfile"
@@ -108,13 +106,9 @@ func (s *session) buildDecision(ctx context.Context, t tags.Tag, force bool, noC
 // syncProgram builds the workspace sync program for the engine's architecture into .runpod/,
 // where the build context picks it up.
 func (s *session) syncProgram(ctx context.Context, eng *engine.Engine) (string, error) {
-	info, err := eng.API.Info(ctx, client.InfoOptions{})
+	goarch, err := eng.Arch(ctx)
 	if err != nil {
 		return "", err
-	}
-	goarch := map[string]string{"x86_64": "amd64", "aarch64": "arm64"}[info.Info.Architecture]
-	if goarch == "" {
-		goarch = info.Info.Architecture
 	}
 	dir := filepath.Join(s.root, ".runpod", "bin", goarch)
 	if err := os.MkdirAll(dir, 0o755); err != nil {

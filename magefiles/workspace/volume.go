@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -16,12 +15,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/mount"
-	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"github.com/sirupsen/logrus"
 
@@ -38,9 +34,6 @@ const (
 // imageRepo names the tiny image that holds only the sync binary; its tag is the binary's
 // checksum, so a changed binary gets a new image and an unchanged one is reused.
 var imageRepo = "runpod-mage/workspace"
-
-// cleanupTimeout bounds the removal of the sync container once the caller's context is done.
-const cleanupTimeout = 30 * time.Second
 
 // Seed fills a new or empty volume from templateDir, manifest included. It is SyncVolume: on
 // an empty volume every template file is added.
@@ -68,73 +61,28 @@ func SyncVolume(ctx context.Context, eng *engine.Engine, volume, templateDir str
 		return fail(err)
 	}
 
-	// A container that mounts the volume; it is removed whatever happens next.
-	id, err := createSyncContainer(ctx, eng, image, volume)
-	if err != nil {
-		return fail(err)
-	}
-	defer removeContainer(eng, id)
-
-	// Hand it the template, run it, read its summary.
-	if err := copyTemplate(ctx, eng, id, &tmpl); err != nil {
-		return fail(err)
-	}
-	sum, err := runSync(ctx, eng, id)
+	// A container that mounts the volume gets the template, runs the sync and tells its
+	// summary; it is removed whatever happens.
+	var sum Summary
+	err = eng.WithVolumeContainer(ctx, engine.VolumeContainer{
+		Name:   "runpod-workspace-sync",
+		Image:  image,
+		Cmd:    []string{"sync", "--json", "/workspace_template", "/workspace"},
+		Volume: volume,
+		Labels: map[string]string{"runpod-mage.role": "workspace-sync",
+			"runpod-mage.volume": volume},
+	}, func(ctx context.Context, id string) error {
+		if err := copyTemplate(ctx, eng, id, &tmpl); err != nil {
+			return err
+		}
+		sum, err = runSync(ctx, eng, id)
+		return err
+	})
 	if err != nil {
 		return fail(err)
 	}
 	logrus.Debugf("volume %s: %s", volume, sum)
 	return sum, nil
-}
-
-func createSyncContainer(ctx context.Context, eng *engine.Engine, image, volume string) (string,
-	error) {
-	// The engine finishes creating a container even when the request is cancelled, and the
-	// ID would never come back to be removed: creation ignores the caller's cancellation.
-	createCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-	defer cancel()
-	res, err := eng.API.ContainerCreate(createCtx, client.ContainerCreateOptions{
-		Name: "runpod-workspace-sync-" + randomHex(6),
-		Config: &container.Config{
-			Image: image,
-			Cmd:   []string{"sync", "--json", "/workspace_template", "/workspace"},
-			Labels: map[string]string{
-				"runpod-mage.role":   "workspace-sync",
-				"runpod-mage.volume": volume,
-			},
-		},
-		HostConfig: &container.HostConfig{
-			NetworkMode: network.NetworkNone,
-			Mounts: []mount.Mount{{
-				Type:   mount.TypeVolume,
-				Source: volume,
-				Target: "/workspace",
-				// The image's empty /workspace must not be copied into a new volume.
-				VolumeOptions: &mount.VolumeOptions{NoCopy: true},
-			}},
-		},
-	})
-	if err != nil {
-		return "", fmt.Errorf("creating sync container: %w", err)
-	}
-	return res.ID, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// removeContainer uses its own context: the caller's may be cancelled, and
-// the container must go anyway.
-func removeContainer(eng *engine.Engine, id string) {
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
-	defer cancel()
-	_, err := eng.API.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true})
-	if err != nil && !engine.IsNotFound(err) {
-		logrus.Warnf("removing sync container %.12s: %v", id, err)
-	}
 }
 
 func copyTemplate(ctx context.Context, eng *engine.Engine, id string, tmpl io.Reader) error {
@@ -245,11 +193,11 @@ func lastLine(s string) string {
 // ensureImage returns the tiny image holding the sync binary built for the engine's
 // architecture, importing it when the engine does not have it yet.
 func ensureImage(ctx context.Context, eng *engine.Engine) (string, error) {
-	ver, err := eng.API.ServerVersion(ctx, client.ServerVersionOptions{})
+	arch, err := eng.Arch(ctx)
 	if err != nil {
-		return "", fmt.Errorf("asking the engine for its architecture: %w", err)
+		return "", err
 	}
-	bin, err := binaryFor(ctx, ver.Arch)
+	bin, err := binaryFor(ctx, arch)
 	if err != nil {
 		return "", err
 	}
@@ -262,18 +210,10 @@ func ensureImage(ctx context.Context, eng *engine.Engine) (string, error) {
 	}
 
 	logrus.Infof("making image %s (the workspace sync binary, once per version)", image)
-	res, err := eng.API.ImageImport(ctx, client.ImageImportSource{
-		Source: bytes.NewReader(imageTar(bin)), SourceName: "-"}, image,
-		client.ImageImportOptions{Changes: []string{
-			`ENTRYPOINT ["` + BinaryPath + `"]`,
-			`LABEL org.opencontainers.image.title="runpod-workspace"`,
-		}})
+	err = eng.ImportImage(ctx, image, bytes.NewReader(imageTar(bin)),
+		`ENTRYPOINT ["`+BinaryPath+`"]`, `LABEL org.opencontainers.image.title="runpod-workspace"`)
 	if err != nil {
-		return "", fmt.Errorf("importing %s: %w", image, err)
-	}
-	defer res.Close()
-	if _, err := io.Copy(io.Discard, res); err != nil {
-		return "", fmt.Errorf("importing %s: %w", image, err)
+		return "", err
 	}
 	pruneOldImages(ctx, eng, image)
 	return image, nil

@@ -84,7 +84,10 @@ func volumeContainer(t *testing.T, eng *engine.Engine, volume string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { removeContainer(eng, res.ID) })
+	t.Cleanup(func() {
+		_, _ = eng.API.ContainerRemove(context.Background(), res.ID,
+			client.ContainerRemoveOptions{Force: true})
+	})
 	return res.ID
 }
 
