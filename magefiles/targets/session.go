@@ -50,7 +50,8 @@ func newSession() (*session, error) {
 }
 
 // with runs verb for tag in a fresh session, closing the engine connection after.
-func with(ctx context.Context, tag string, verb func(*session, context.Context, tags.Tag) error) error {
+func with(ctx context.Context, tag string,
+	verb func(*session, context.Context, tags.Tag) error) error {
 	s, err := newSession()
 	if err != nil {
 		return err
